@@ -1,0 +1,3 @@
+from installer_env.cli import main
+
+raise SystemExit(main())

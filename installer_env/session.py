@@ -1,0 +1,107 @@
+"""The snapshot every view renders from, and the loop that keeps it current.
+
+Sources (state file, sshd, and later netlink, tor, iwd) each run as a task that calls
+`Session.update`; views iterate `Session.snapshots()` and never talk to a source themselves, so the
+screen, the serial text and `status --json` cannot disagree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from installer_env import sshd
+from installer_env.config import Config
+from installer_env.errors import StateDirError
+from installer_env.state import PasswordState, StateStore
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    hostname: str
+    mdns_name: str | None
+    password: PasswordState | None
+    password_problem: str | None
+    ssh: sshd.SshdStatus
+
+
+def hostname() -> str:
+    return socket.gethostname()
+
+
+def collect(config: Config, store: StateStore) -> Snapshot:
+    """Everything at once, for one-shot views such as `status`."""
+    try:
+        state, problem = store.read(), None
+    except StateDirError as e:
+        state, problem = None, str(e)
+    if state is None and problem is None:
+        problem = "no password yet: it is set when a console logs in (or run installer-env rotate-password)"
+    name = hostname()
+    return Snapshot(
+        hostname=name,
+        mdns_name=f"{name}.local" if config.mdns else None,
+        password=state,
+        password_problem=problem,
+        ssh=sshd.status(config),
+    )
+
+
+class Session:
+    """Holds the current snapshot and hands every change to each subscriber (latest wins)."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        self._snapshot = snapshot
+        self._subscribers: set[asyncio.Queue[Snapshot]] = set()
+
+    @property
+    def snapshot(self) -> Snapshot:
+        return self._snapshot
+
+    def update(self, **changes: Any) -> None:
+        new = dataclasses.replace(self._snapshot, **changes)
+        if new == self._snapshot:
+            return
+        self._snapshot = new
+        for queue in self._subscribers:
+            if queue.full():  # a slow view skips to the newest snapshot
+                queue.get_nowait()
+            queue.put_nowait(new)
+
+    async def snapshots(self) -> AsyncIterator[Snapshot]:
+        """The current snapshot, then every later one."""
+        queue: asyncio.Queue[Snapshot] = asyncio.Queue(maxsize=1)
+        self._subscribers.add(queue)
+        try:
+            yield self._snapshot
+            while True:
+                yield await queue.get()
+        finally:
+            self._subscribers.discard(queue)
+
+
+async def follow_password(store: StateStore, session: Session) -> None:
+    """Another console rotating the password shows up here within half a second."""
+    async for state in store.watch(interval=0.5):
+        problem = None if state is not None else collect_problem(store)
+        session.update(password=state, password_problem=problem)
+
+
+def collect_problem(store: StateStore) -> str | None:
+    try:
+        store.read()
+    except StateDirError as e:
+        return str(e)
+    return "no password yet"
+
+
+async def follow_sshd(config: Config, session: Session, interval: float = 2.0) -> None:
+    """sshd rarely changes; a look at /proc every two seconds costs next to nothing."""
+    port = session.snapshot.ssh.port
+    while True:
+        await asyncio.sleep(interval)
+        session.update(ssh=await asyncio.to_thread(sshd.status, config, port))

@@ -1,0 +1,189 @@
+"""sshd: is it there, running and listening, on which port, and with which host keys.
+
+Listening is read from /proc/net/tcp{,6} rather than by connecting, so watching the state does not
+fill sshd's log with aborted connections.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import glob
+import hashlib
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from installer_env.config import Config
+from installer_env.errors import SshdError
+
+TCP_LISTEN = "0A"
+_KEY_TYPES = {
+    "ssh-ed25519": "ED25519",
+    "sk-ssh-ed25519@openssh.com": "ED25519-SK",
+    "ssh-rsa": "RSA",
+    "ssh-dss": "DSA",
+    "ecdsa-sha2-nistp256": "ECDSA",
+    "ecdsa-sha2-nistp384": "ECDSA",
+    "ecdsa-sha2-nistp521": "ECDSA",
+    "sk-ecdsa-sha2-nistp256@openssh.com": "ECDSA-SK",
+}
+
+
+@dataclass(frozen=True)
+class HostKey:
+    type: str  # as ssh-keygen -l prints it: ED25519, ECDSA, RSA, ...
+    bits: int
+    fingerprint: str  # SHA256:<base64 without padding>, as ssh-keygen -l prints it
+    path: str
+
+
+@dataclass(frozen=True)
+class SshdStatus:
+    installed: bool
+    running: bool
+    listening: bool
+    port: int
+    host_keys: tuple[HostKey, ...] = ()
+    problems: tuple[str, ...] = field(default=())
+
+
+def _ssh_string(blob: bytes, offset: int) -> tuple[bytes, int]:
+    if offset + 4 > len(blob):
+        raise ValueError("truncated key")
+    n = int.from_bytes(blob[offset : offset + 4], "big")
+    end = offset + 4 + n
+    if end > len(blob):
+        raise ValueError("truncated key")
+    return blob[offset + 4 : end], end
+
+
+def _key_bits(algorithm: str, blob: bytes) -> int:
+    if algorithm in ("ssh-ed25519", "sk-ssh-ed25519@openssh.com"):
+        return 256
+    if "nistp" in algorithm:
+        return int(algorithm.split("nistp")[1].split("@")[0])
+    if algorithm in ("ssh-rsa", "ssh-dss"):
+        _, off = _ssh_string(blob, 0)
+        if algorithm == "ssh-rsa":
+            _, off = _ssh_string(blob, off)  # public exponent, then the modulus
+        modulus, _ = _ssh_string(blob, off)
+        return int.from_bytes(modulus, "big").bit_length()
+    raise ValueError(f"unknown key type {algorithm}")
+
+
+def parse_public_key(line: str, path: str = "") -> HostKey:
+    """Type, size and SHA256 fingerprint of one OpenSSH public key line, like `ssh-keygen -lf`."""
+    parts = line.split()
+    if len(parts) < 2 or parts[0] not in _KEY_TYPES:
+        raise ValueError("not an OpenSSH public key")
+    try:
+        blob = base64.b64decode(parts[1], validate=True)
+    except binascii.Error:
+        raise ValueError("key data is not base64") from None
+    inner, _ = _ssh_string(blob, 0)
+    if inner.decode("ascii", "replace") != parts[0]:
+        raise ValueError("key type does not match key data")
+    digest = base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
+    return HostKey(_KEY_TYPES[parts[0]], _key_bits(parts[0], blob), f"SHA256:{digest}", path)
+
+
+def host_keys(pattern: str) -> tuple[tuple[HostKey, ...], tuple[str, ...]]:
+    """All readable host keys matching the glob, and a line per file that could not be used."""
+    keys: list[HostKey] = []
+    problems: list[str] = []
+    for path in sorted(glob.glob(pattern)):
+        try:
+            with open(path, encoding="ascii", errors="replace") as f:
+                keys.append(parse_public_key(f.readline(), path))
+        except (OSError, ValueError) as e:
+            problems.append(f"host key {path}: {getattr(e, 'strerror', None) or e}")
+    return tuple(keys), tuple(problems)
+
+
+def sshd_binary(config: Config) -> str | None:
+    found = shutil.which(config.sshd, path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
+    return found
+
+
+def effective_port(config: Config, binary: str | None) -> int:
+    """The port sshd uses: an explicit setting, else `sshd -T` (its effective config), else 22."""
+    if config.ssh_port is not None:
+        return config.ssh_port
+    if binary is not None:
+        try:
+            out = subprocess.run(
+                [binary, "-T", "-f", str(config.sshd_config)],
+                capture_output=True, text=True, timeout=10, check=False,
+            ).stdout
+        except (OSError, subprocess.TimeoutExpired):
+            out = ""
+        for line in out.splitlines():
+            key, _, value = line.partition(" ")
+            if key == "port" and value.strip().isdigit():
+                return int(value)
+    return 22
+
+
+def listening_ports() -> set[int]:
+    ports: set[int] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table, encoding="ascii") as f:
+                next(f, None)
+                for row in f:
+                    cols = row.split()
+                    if len(cols) > 3 and cols[3] == TCP_LISTEN:
+                        ports.add(int(cols[1].rsplit(":", 1)[1], 16))
+        except OSError:
+            continue
+    return ports
+
+
+def sshd_processes() -> bool:
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                with open(f"/proc/{entry.name}/comm", encoding="utf-8", errors="replace") as f:
+                    if f.read().strip() == "sshd":
+                        return True
+            except OSError:
+                continue
+    return False
+
+
+def status(config: Config, port: int | None = None) -> SshdStatus:
+    """One look at sshd. Pass `port` when it is already known to skip running `sshd -T`."""
+    binary = sshd_binary(config)
+    if port is None:
+        port = effective_port(config, binary)
+    keys, problems = host_keys(config.ssh_host_keys)
+    listening = port in listening_ports()
+    running = listening or sshd_processes()
+    notes = list(problems)
+    if binary is None:
+        notes.insert(0, f"sshd is not installed ({config.sshd} not found)")
+    elif not running:
+        notes.insert(0, f"sshd is not running (start it: installer-env start-sshd, or systemctl start {config.sshd_unit})")
+    elif not listening:
+        notes.insert(0, f"sshd runs but nothing listens on port {port}")
+    if not keys:
+        notes.append(f"no host keys found at {config.ssh_host_keys}")
+    return SshdStatus(binary is not None, running, listening, port, keys, tuple(notes))
+
+
+def start(config: Config) -> None:
+    """Ask systemd to start sshd; clear errors when there is no sshd or no systemd."""
+    if sshd_binary(config) is None:
+        raise SshdError(f"cannot start sshd: it is not installed ({config.sshd} not found)")
+    systemctl = shutil.which("systemctl")
+    if systemctl is None:
+        raise SshdError(f"cannot start sshd: systemctl not found; start {config.sshd} by hand")
+    result = subprocess.run(
+        [systemctl, "start", config.sshd_unit], capture_output=True, text=True, timeout=60, check=False
+    )
+    if result.returncode != 0:
+        detail = " ".join(result.stderr.split()) or f"exit code {result.returncode}"
+        raise SshdError(f"cannot start sshd ({config.sshd_unit}): {detail}")
