@@ -20,7 +20,7 @@ from installer_env.state import StateStore
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="installer-env",
-        description="Show how to reach this live installer (password, ssh, addresses, tor) and keep it current.",
+        description="Show how to reach this live installer (password, ssh, addresses, tor).",
     )
     p.add_argument("--version", action="version", version=f"installer-env {__version__}")
     # The common options are accepted before and after the command; SUPPRESS keeps a subcommand's
@@ -28,11 +28,15 @@ def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     for parser, default in ((p, None), (common, argparse.SUPPRESS)):
         parser.add_argument(
-            "--state-dir", type=Path, default=default,
+            "--state-dir",
+            type=Path,
+            default=default,
             help="where the shared state lives (default /run/installer-env)",
         )
         parser.add_argument(
-            "--force-apply", action="store_true", default=default or False,
+            "--force-apply",
+            action="store_true",
+            default=default or False,
             help="set the password even though /etc/os-release does not say this is a live installer",
         )
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
@@ -104,7 +108,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if command == "rotate-password":
             state = rotation.rotate(config, store, require_apply=True)
-            print(f"new password for {state.user} (generation {state.generation})" + ("" if state.applied else f"; {state.note}"))
+            note = "" if state.applied else f"; {state.note}"
+            print(f"new password for {state.user} (generation {state.generation}){note}")
             return 0
         if command == "start-sshd":
             sshd.start(config)

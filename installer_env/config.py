@@ -101,9 +101,7 @@ def _convert(name: str, value: Any, from_env: bool) -> Any:
     raise AssertionError(f"unhandled setting type {hint!r}")  # pragma: no cover
 
 
-def load_config(
-    env: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None
-) -> Config:
+def load_config(env: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None) -> Config:
     """Build the settings; a missing default config file is normal, a broken one is an error."""
     env = os.environ if env is None else env
     values: dict[str, Any] = {}

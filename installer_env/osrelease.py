@@ -1,4 +1,4 @@
-"""Is this a live installer? /etc/os-release says so with VARIANT_ID=installer (nixos-anywhere reads it too)."""
+"""Is this a live installer? os-release says so with VARIANT_ID=installer (nixos-anywhere reads it too)."""
 
 from __future__ import annotations
 

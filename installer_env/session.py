@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,8 @@ from installer_env import sshd
 from installer_env.config import Config
 from installer_env.errors import StateDirError
 from installer_env.state import PasswordState, StateStore
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,39 @@ def collect_problem(store: StateStore) -> str | None:
     except StateDirError as e:
         return str(e)
     return "no password yet"
+
+
+async def supervise(name: str, source: Callable[[], Awaitable[None]], session: Session) -> None:
+    """Keep one source running: a source that crashes is restarted with backoff, the others go on.
+
+    Sources report their own expected failures in the snapshot (tor absent, no iwd, ...); this is
+    the net for the unexpected ones, so one broken source never takes the screen down.
+    """
+    delay = 1.0
+    while True:
+        started = asyncio.get_running_loop().time()
+        try:
+            await source()
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("source %s failed; restarting in %.0f s", name, delay)
+        if asyncio.get_running_loop().time() - started > 60:
+            delay = 1.0
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 30.0)
+
+
+async def run_sources(config: Config, store: StateStore, session: Session) -> None:
+    """Every source of the snapshot, each in its own supervised task, until cancelled."""
+    sources: dict[str, Callable[[], Awaitable[None]]] = {
+        "password": lambda: follow_password(store, session),
+        "sshd": lambda: follow_sshd(config, session),
+    }
+    async with asyncio.TaskGroup() as group:
+        for name, source in sources.items():
+            group.create_task(supervise(name, source, session), name=f"source-{name}")
 
 
 async def follow_sshd(config: Config, session: Session, interval: float = 2.0) -> None:

@@ -14,7 +14,6 @@ import os
 import shutil
 import subprocess
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from installer_env.config import Config
 from installer_env.errors import SshdError
@@ -64,7 +63,7 @@ def _key_bits(algorithm: str, blob: bytes) -> int:
     if algorithm in ("ssh-ed25519", "sk-ssh-ed25519@openssh.com"):
         return 256
     if "nistp" in algorithm:
-        return int(algorithm.split("nistp")[1].split("@")[0])
+        return int(algorithm.split("nistp")[1].split("@", maxsplit=1)[0])
     if algorithm in ("ssh-rsa", "ssh-dss"):
         _, off = _ssh_string(blob, 0)
         if algorithm == "ssh-rsa":
@@ -116,7 +115,10 @@ def effective_port(config: Config, binary: str | None) -> int:
         try:
             out = subprocess.run(
                 [binary, "-T", "-f", str(config.sshd_config)],
-                capture_output=True, text=True, timeout=10, check=False,
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=False,
             ).stdout
         except (OSError, subprocess.TimeoutExpired):
             out = ""
@@ -166,7 +168,10 @@ def status(config: Config, port: int | None = None) -> SshdStatus:
     if binary is None:
         notes.insert(0, f"sshd is not installed ({config.sshd} not found)")
     elif not running:
-        notes.insert(0, f"sshd is not running (start it: installer-env start-sshd, or systemctl start {config.sshd_unit})")
+        notes.insert(
+            0,
+            f"sshd is not running (start it: installer-env start-sshd or systemctl start {config.sshd_unit})",
+        )
     elif not listening:
         notes.insert(0, f"sshd runs but nothing listens on port {port}")
     if not keys:

@@ -86,7 +86,9 @@ class StateStore:
                 raise ValueError(f"unknown format version {raw.get('version')!r}")
             return PasswordState(**raw["password"])
         except (ValueError, TypeError, KeyError, AttributeError) as e:
-            raise StateDirError(f"state file {self.path} is damaged ({e}); a new password will replace it") from None
+            raise StateDirError(
+                f"state file {self.path} is damaged ({e}); the next rotation replaces it"
+            ) from None
 
     def signature(self) -> tuple[int, int] | None:
         """Changes whenever a writer replaces the file; cheap enough to poll."""
@@ -138,7 +140,7 @@ class StateStore:
 
     async def watch(self, interval: float = 0.5) -> AsyncIterator[PasswordState | None]:
         """Yield the state now and after every replacement (another console rotating it)."""
-        last: tuple[int, int] | None | bool = False
+        last: tuple[int, int] | bool | None = False
         while True:
             sig = self.signature()
             if sig != last:
