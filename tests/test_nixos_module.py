@@ -1,0 +1,408 @@
+"""The NixOS module: every .nix file parses, and the module evaluated with nixpkgs' lib sets what a
+live installer needs, over the installer profile's own settings.
+
+The evaluation runs `lib.evalModules` on nixos-module/default.nix plus tests/nixos/stubs.nix
+(declarations of the NixOS options the module sets, with NixOS's types), so it needs nixpkgs' `lib`
+directory but not nixpkgs: NIXPKGS_LIB names it (a nixpkgs or nixpkgs.lib checkout, or its lib/).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import shutil
+import stat
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from installer_env import tor
+from installer_env.config import Config, load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+EVAL_NIX = ROOT / "tests" / "nixos" / "eval.nix"
+FLAKE_OUTPUTS_NIX = ROOT / "tests" / "nixos" / "flake_outputs.nix"
+VM_TEST_NIX = ROOT / "nixos-module" / "test.nix"
+CONFIG_FIELDS = {f.name for f in dataclasses.fields(Config)}
+# What nixos-module/ promises: the module, the package, two images, the VM test; and the flake.
+DELIVERED_NIX = {
+    "flake.nix",
+    "nixos-module/default.nix",
+    "nixos-module/package.nix",
+    "nixos-module/iso.nix",
+    "nixos-module/netboot.nix",
+    "nixos-module/test.nix",
+}
+
+# What nixpkgs' installer profile (installation-device.nix, older and current releases together)
+# sets that the module has to win against.
+INSTALLER_PROFILE = """{ lib, ... }: {
+  services.getty.autologinUser = "nixos";
+  networking.networkmanager.enable = true;
+  networking.wireless.enable = lib.mkDefault true;
+  systemd.services.sshd.wantedBy = lib.mkOverride 50 [ ];
+  services.openssh.settings.PermitRootLogin = "yes";
+  system.nixos.variant_id = lib.mkDefault "installer";
+}"""
+
+
+def _nix_instantiate() -> str:
+    found = shutil.which("nix-instantiate")
+    assert found, "nix-instantiate is missing: install Debian's nix-bin (scripts/dev test does)"
+    return found
+
+
+def _nix_env(tmp: Path) -> dict[str, str]:
+    """Keep nix's state, logs and caches in the test's temp dir, away from this machine's."""
+    env = dict(os.environ)
+    env.update(
+        NIX_STATE_DIR=str(tmp / "nix-state"),
+        NIX_LOG_DIR=str(tmp / "nix-log"),
+        XDG_CACHE_HOME=str(tmp / "cache"),
+        HOME=str(tmp),
+    )
+    return env
+
+
+def _nixpkgs_lib() -> Path:
+    raw = os.environ.get("NIXPKGS_LIB")
+    if not raw:
+        pytest.skip(
+            "NIXPKGS_LIB is not set: point it at nixpkgs' lib/ directory (from a nixpkgs or "
+            "nixpkgs.lib checkout) to evaluate the NixOS module"
+        )
+    path = Path(raw)
+    if (path / "lib" / "default.nix").is_file():
+        path = path / "lib"
+    assert (path / "default.nix").is_file(), f"NIXPKGS_LIB={raw} holds no nixpkgs lib (no default.nix)"
+    return path
+
+
+@pytest.fixture
+def fake_package(tmp_path: Path) -> Path:
+    """A stand-in for the package's store path: bin/installer-env records its arguments, then fails."""
+    out = tmp_path / "installer-env"
+    (out / "bin").mkdir(parents=True)
+    script = out / "bin" / "installer-env"
+    script.write_text(f'#!/bin/sh\necho "$@" >> {tmp_path}/calls\nexit 7\n')
+    script.chmod(0o755)
+    return out
+
+
+class EvalError(Exception):
+    """nix-instantiate refused the configuration; the message is its stderr."""
+
+
+def nix_eval(tmp_path: Path, file: Path, *args: str) -> Any:
+    """`nix-instantiate --eval --strict --json` of `file`, called with nixpkgs' lib and `args`."""
+    result = subprocess.run(
+        [
+            _nix_instantiate(),
+            "--eval",
+            "--strict",
+            "--json",
+            "--readonly-mode",
+            str(file),
+            "--arg",
+            "lib",
+            f'import "{_nixpkgs_lib()}"',
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_nix_env(tmp_path),
+        check=False,
+    )
+    if result.returncode != 0:
+        raise EvalError(result.stderr)
+    return json.loads(result.stdout)
+
+
+def evaluate(tmp_path: Path, package_dir: Path, extra: str = "{ }") -> dict[str, Any]:
+    """The checked parts of the configuration (see tests/nixos/eval.nix) with module `extra` added."""
+    value = nix_eval(tmp_path, EVAL_NIX, "--argstr", "packageDir", str(package_dir), "--arg", "extra", extra)
+    assert isinstance(value, dict)
+    return value
+
+
+def _with_profile(body: str) -> str:
+    return INSTALLER_PROFILE.rstrip().removesuffix("}") + "  " + body + "\n}"
+
+
+def settings_of(evaluated: dict[str, Any]) -> dict[str, Any]:
+    text = evaluated["configJson"]
+    assert isinstance(text, str), "no /etc/installer-env/config.json"
+    value = json.loads(text)
+    assert isinstance(value, dict)
+    return value
+
+
+def test_every_nix_file_parses(tmp_path: Path) -> None:
+    files = sorted(
+        p.relative_to(ROOT).as_posix()
+        for p in ROOT.rglob("*.nix")
+        if not {".venv", ".git", "result"} & set(p.relative_to(ROOT).parts)
+    )
+    assert set(files) >= DELIVERED_NIX, f"missing: {sorted(DELIVERED_NIX - set(files))}"
+    for name in files:
+        result = subprocess.run(
+            [_nix_instantiate(), "--parse", name],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=_nix_env(tmp_path),
+            check=False,
+        )
+        assert result.returncode == 0, f"{name} does not parse:\n{result.stderr}"
+
+
+def test_the_parse_check_catches_broken_nix(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.nix"
+    broken.write_text("{ config, ... }: { services.foo = { enable = true; }\n")
+    result = subprocess.run(
+        [_nix_instantiate(), "--parse", str(broken)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=_nix_env(tmp_path),
+        check=False,
+    )
+    assert result.returncode != 0
+
+
+def test_package_check_phase_runs_tests_that_exist() -> None:
+    text = (ROOT / "nixos-module" / "package.nix").read_text()
+    block = re.search(r"enabledTestPaths = \[(.*?)\];", text, re.S)
+    assert block, "package.nix selects no tests for its check phase"
+    paths = re.findall(r'"([^"]+)"', block.group(1))
+    assert paths
+    for path in paths:
+        assert (ROOT / path).is_file(), f"package.nix runs {path}, which does not exist"
+
+
+def test_generated_settings_are_exactly_the_tool_settings(tmp_path: Path, fake_package: Path) -> None:
+    settings = settings_of(evaluate(tmp_path, fake_package))
+    assert set(settings) == CONFIG_FIELDS, (
+        f"config.json and Config differ: only in the module {sorted(set(settings) - CONFIG_FIELDS)}, "
+        f"only in Config {sorted(CONFIG_FIELDS - set(settings))}"
+    )
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(settings))
+    config = load_config(env={"INSTALLER_ENV_CONFIG": str(path)})
+    assert config.password_words == 4
+    assert config.rotate_on_login is True
+    assert config.consoles == ("tty1", "ttyS0", "hvc0")
+    assert config.tor_enabled is True
+    assert config.tor_control_socket == Path("/run/tor/control")
+    assert config.wifi_enabled is True
+    assert config.mdns is True
+    assert config.state_dir == Path("/run/installer-env")
+    assert config.os_release == Path("/etc/os-release")
+    assert config.force_apply is False
+    assert config.demo is False
+    # Store paths, not PATH lookups: sshd is not on root's PATH on NixOS.
+    assert re.fullmatch(r"/nix/store/[0-9a-z]{32}-openssh/bin/sshd", config.sshd)
+    assert re.fullmatch(r"/nix/store/[0-9a-z]{32}-shadow/bin/chpasswd", config.chpasswd)
+    assert re.fullmatch(r"/nix/store/[0-9a-z]{32}-tor/bin/tor", config.tor_binary)
+
+
+def test_options_reach_the_settings_and_the_system(tmp_path: Path, fake_package: Path) -> None:
+    evaluated = evaluate(
+        tmp_path,
+        fake_package,
+        _with_profile(
+            """services.installer-env = {
+    passwordWords = 6;
+    rotateOnLogin = false;
+    consoles = [ "ttyS1" ];
+    tor.enable = false;
+    wifi.enable = false;
+    consoleFont = null;
+    settings.ssh_port = 2222;
+  };
+  # What the NetworkManager module adds while it is on; the module must not fight it.
+  networking.useDHCP = lib.mkDefault false;"""
+        ),
+    )
+    settings = settings_of(evaluated)
+    assert settings["password_words"] == 6
+    assert settings["rotate_on_login"] is False
+    assert settings["consoles"] == ["ttyS1"]
+    assert settings["tor_enabled"] is False
+    assert settings["wifi_enabled"] is False
+    assert settings["ssh_port"] == 2222
+    assert settings["tor_binary"] == "tor", "tor's store path would put tor in the image"
+    assert "/dev/ttyS1)" in evaluated["loginShellInit"]
+    assert "/dev/tty1" not in evaluated["loginShellInit"]
+    assert evaluated["tor"]["enable"] is False
+    assert evaluated["wireless"]["iwd"]["enable"] is False
+    # Without Wi-Fi the profile's network manager stays as the profile set it.
+    assert evaluated["networkmanager"]["enable"] is True
+    assert evaluated["useDHCP"] is False
+    assert evaluated["console"]["font"] is None
+    assert evaluated["failedAssertions"] == []
+
+
+def test_a_live_installer_over_the_installer_profile(tmp_path: Path, fake_package: Path) -> None:
+    evaluated = evaluate(tmp_path, fake_package, INSTALLER_PROFILE)
+    assert evaluated["failedAssertions"] == []
+    assert evaluated["variantId"] == "installer"
+    # ssh: root logs in with the generated password; sshd starts at boot despite the profile.
+    ssh = evaluated["openssh"]
+    assert ssh["enable"] is True
+    assert ssh["settings"]["PermitRootLogin"] == "yes"
+    assert ssh["settings"]["PasswordAuthentication"] is True
+    assert evaluated["sshdWantedBy"] == ["multi-user.target"]
+    # tor: a control socket for the onion service, a SOCKS client and torify.
+    tor = evaluated["tor"]
+    assert tor["enable"] is True
+    assert tor["controlSocket"]["enable"] is True
+    assert tor["client"]["enable"] is True
+    assert tor["torsocks"]["enable"] is True
+    assert tor["settings"]["CookieAuthentication"] is True
+    # Wi-Fi: iwd alone; the profile's wpa_supplicant and NetworkManager are forced off.
+    assert evaluated["wireless"]["iwd"]["enable"] is True
+    assert evaluated["wireless"]["enable"] is False
+    assert evaluated["networkmanager"]["enable"] is False
+    assert evaluated["useDHCP"] is True  # nixpkgs' default: DHCP on wired and wireless links
+    assert evaluated["tempAddresses"] == "disabled"
+    # Consoles: root, not the profile's "nixos", and a font with the CP437 blocks, set early.
+    assert evaluated["autologinUser"] == "root"
+    assert evaluated["console"] == {"font": "default8x16", "earlySetup": True}
+    assert "installer-env login" in evaluated["loginShellInit"]
+    avahi = evaluated["avahi"]
+    assert avahi["enable"] is True
+    assert avahi["nssmdns4"] is True
+    assert avahi["publish"] == {"enable": True, "addresses": True}
+    assert "installer-env" in evaluated["systemPackages"]
+
+
+def test_another_os_release_variant_fails_the_build(tmp_path: Path, fake_package: Path) -> None:
+    evaluated = evaluate(
+        tmp_path, fake_package, '{ lib, ... }: { system.nixos.variant_id = lib.mkForce "live"; }'
+    )
+    assert len(evaluated["failedAssertions"]) == 1
+    assert 'variant_id = "installer"' in evaluated["failedAssertions"][0]
+    assert '"live"' in evaluated["failedAssertions"][0]
+
+
+def test_no_console_fails_the_build(tmp_path: Path, fake_package: Path) -> None:
+    evaluated = evaluate(tmp_path, fake_package, "{ services.installer-env.consoles = [ ]; }")
+    assert any("consoles is empty" in m for m in evaluated["failedAssertions"])
+    assert evaluated["loginShellInit"] == ""
+
+
+def test_invalid_option_values_are_rejected(tmp_path: Path, fake_package: Path) -> None:
+    with pytest.raises(EvalError, match="passwordWords"):
+        evaluate(tmp_path, fake_package, "{ services.installer-env.passwordWords = 0; }")
+    with pytest.raises(EvalError, match="consoles"):
+        evaluate(tmp_path, fake_package, '{ services.installer-env.consoles = [ "tty1; reboot" ]; }')
+
+
+def test_disabled_module_changes_nothing(tmp_path: Path, fake_package: Path) -> None:
+    evaluated = evaluate(tmp_path, fake_package, "{ services.installer-env.enable = false; }")
+    assert evaluated["configJson"] is None
+    assert evaluated["openssh"]["enable"] is False
+    assert evaluated["tor"]["enable"] is False
+    assert evaluated["autologinUser"] is None
+    assert evaluated["loginShellInit"] == ""
+    assert evaluated["systemPackages"] == []
+
+
+def _run_login_hook(tmp_path: Path, hook: str, tty: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """Source the generated hook in bash as /etc/profile would, with `tty` answering `tty`."""
+    fake_bin = tmp_path / "fake-bin"
+    fake_bin.mkdir(exist_ok=True)
+    fake_tty = fake_bin / "tty"
+    fake_tty.write_text(f"#!/bin/sh\necho {tty}\n")
+    fake_tty.chmod(fake_tty.stat().st_mode | stat.S_IXUSR)
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("SSH_")}
+    clean.update(env, PATH=f"{fake_bin}:{os.environ['PATH']}")
+    return subprocess.run(
+        ["bash", "-c", hook + "\necho shell-continues"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=clean,
+        check=False,
+    )
+
+
+def test_login_hook_runs_the_screen_on_consoles_only(tmp_path: Path, fake_package: Path) -> None:
+    hook = evaluate(tmp_path, fake_package)["loginShellInit"]
+    calls = tmp_path / "calls"
+
+    on_console = _run_login_hook(tmp_path, hook, "/dev/ttyS0")
+    assert calls.read_text() == "login\n"
+    # The fake exits 7: the shell says so and goes on.
+    assert on_console.returncode == 0
+    assert on_console.stdout.strip() == "shell-continues"
+    assert "exit status 7" in on_console.stderr
+
+    calls.unlink()
+    for tty, env in [
+        ("/dev/tty2", {}),
+        ("/dev/pts/3", {}),
+        ("not a tty", {}),
+        ("/dev/tty1", {"SSH_CONNECTION": "192.0.2.7 50000 192.0.2.5 22"}),
+        ("/dev/tty1", {"SSH_TTY": "/dev/tty1"}),
+    ]:
+        result = _run_login_hook(tmp_path, hook, tty, **env)
+        assert result.stdout.strip() == "shell-continues", (tty, env, result.stderr)
+        assert not calls.exists(), f"the screen ran on {tty} with {env}"
+
+
+def test_flake_exposes_package_module_images_and_checks(tmp_path: Path) -> None:
+    outputs = nix_eval(tmp_path, FLAKE_OUTPUTS_NIX)
+    assert outputs["nixpkgsUrl"].startswith("github:NixOS/nixpkgs/")
+    assert outputs["nixosModule"] == "nixos-module"
+    for system in ("x86_64-linux", "aarch64-linux"):
+        assert outputs["packages"][system] == {
+            "default": "callPackage package.nix",
+            "iso": "isoImage",
+            "netboot": "installer-env-netboot: kernel netbootRamdisk netbootIpxeScript",
+        }
+        assert outputs["checks"][system] == {
+            "package": "callPackage package.nix",
+            "vm-test": "runNixOSTest test.nix",
+        }
+        for image in ("iso", "netboot"):
+            assert outputs["nixosConfigurations"][f"{image}-{system}"] == [
+                f"{image}.nix",
+                {"nixpkgs": {"hostPlatform": system}},
+            ]
+
+
+def test_vm_test_script_compiles_and_looks_where_the_tool_writes(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [
+            _nix_instantiate(),
+            "--eval",
+            "--strict",
+            "--json",
+            "--readonly-mode",
+            "--expr",
+            f"(import {VM_TEST_NIX}).testScript",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=_nix_env(tmp_path),
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    script = json.loads(result.stdout)
+    compile(script, str(VM_TEST_NIX), "exec")  # a SyntaxError fails here, not an hour into a VM run
+    state_dir = re.search(r'^STATE_DIR = "([^"]+)"$', script, re.M)
+    onion_key = re.search(r'^ONION_KEY = f"\{STATE_DIR\}/([^"]+)"$', script, re.M)
+    assert state_dir, "test.nix names no STATE_DIR"
+    assert onion_key, "test.nix names no ONION_KEY"
+    config = Config()
+    assert Path(state_dir.group(1)) == config.state_dir
+    assert config.state_dir / onion_key.group(1) == tor.key_path(config)
