@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
+import shutil
 import sys
 import tempfile
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from installer_env import __version__, rotation, sshd, status
+from installer_env import __version__, console, qr, rotation, sshd, status
 from installer_env.config import Config, load_config
 from installer_env.errors import InstallerEnvError
-from installer_env.session import collect
+from installer_env.session import Snapshot, collect
 from installer_env.state import StateStore
+
+log = logging.getLogger(__name__)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -44,11 +49,31 @@ def _parser() -> argparse.ArgumentParser:
     def add(name: str, help: str) -> argparse.ArgumentParser:
         return sub.add_parser(name, help=help, description=help, parents=[common])
 
-    add("run", "rotate the password as on a console login, then show the screen (the default)")
-    add("login", "what the console login runs: acts only on the configured consoles, never over ssh")
-    add("demo", "show the screen with a private state; never touches this machine's password")
+    screens = [
+        add("run", "rotate the password as on a console login, then show the screen (the default)"),
+        add("login", "what the console login runs: acts only on the configured consoles, never over ssh"),
+        add("demo", "show the screen with a private state; never touches this machine's password"),
+        add("screen", "show the screen again, keeping the current password"),
+    ]
+    for screen in screens:
+        screen.add_argument(
+            "--plain",
+            action="store_true",
+            help="plain text that is reprinted on change (automatic on serial consoles and dumb terminals)",
+        )
     add("status", "print the current state").add_argument(
         "--json", action="store_true", help="machine-readable, with stable keys"
+    )
+    qr_command = add("qr", "print only the QR code (password, onion address, addresses) to scan")
+    qr_command.add_argument(
+        "--ascii",
+        action="store_true",
+        help="pure ASCII: '##' pairs, no escape sequences (used by itself when TERM=dumb)",
+    )
+    qr_command.add_argument(
+        "--invert",
+        action="store_true",
+        help="with --ascii: '#' marks light modules, for light-on-dark terminals",
     )
     add("rotate-password", "make and set a new password now")
     add("start-sshd", "start sshd through systemd")
@@ -60,9 +85,13 @@ def demo_state_dir() -> Path:
     return Path(base) / f"installer-env-demo-{os.getuid()}"
 
 
+def _in_ssh_session() -> bool:
+    return bool(os.environ.get("SSH_CONNECTION") or os.environ.get("SSH_TTY"))
+
+
 def on_configured_console(config: Config) -> bool:
     """True on the consoles the login hook is meant for; never inside an ssh session."""
-    if os.environ.get("SSH_CONNECTION") or os.environ.get("SSH_TTY"):
+    if _in_ssh_session():
         return False
     try:
         tty = os.ttyname(0)
@@ -71,21 +100,72 @@ def on_configured_console(config: Config) -> bool:
     return tty.removeprefix("/dev/") in config.consoles
 
 
-def show(config: Config, store: StateStore) -> int:
-    sys.stdout.write(status.to_text(collect(config, store)))
+def _terminal_size() -> tuple[int, int] | None:
+    """(columns, rows) of the terminal on stdout, or of COLUMNS/LINES; None when there is neither."""
+    if not sys.stdout.isatty() and not (os.environ.get("COLUMNS") and os.environ.get("LINES")):
+        return None
+    size = shutil.get_terminal_size()
+    return size.columns, size.lines
+
+
+def _qr_if_it_fits(snap: Snapshot, config: Config) -> str:
+    """The QR code below the status text when the terminal can show all of it, else nothing."""
+    size = _terminal_size()
+    if size is None:
+        return ""
+    ascii_only = not qr.terminal_shows_half_blocks(sys.stdout)
+    # Fewer addresses rather than no code: the text above lists them all.
+    fits = qr.max_modules(size[0], size[1] - 1, ascii_only)
+    code = qr.for_snapshot(snap, config.qr_max_addrs, max_modules=fits)
+    quiet = qr.fitting_quiet_zone(code.modules, size[0], size[1] - 1, ascii_only)
+    if quiet is None:
+        return "\n(the QR code does not fit this terminal: enlarge it, or run installer-env qr)\n"
+    lines = qr.render(code.matrix, quiet, ascii_only, colour=qr.terminal_shows_colour())
+    return "\n" + "\n".join([*lines, qr.caption(code)]) + "\n"
+
+
+def print_qr(snap: Snapshot, config: Config, pure_ascii: bool, invert: bool) -> int:
+    """Just the code; printed even when it does not fit (it can be scrolled or redirected)."""
+    code = qr.for_snapshot(snap, config.qr_max_addrs)
+    pure_ascii = pure_ascii or invert
+    ascii_only = pure_ascii or not qr.terminal_shows_half_blocks(sys.stdout)
+    size = _terminal_size()
+    quiet = qr.QUIET_ZONE
+    if size is not None:
+        quiet = qr.fitting_quiet_zone(code.modules, size[0], size[1] - 1, ascii_only) or qr.QUIET_ZONE_SHORT
+        columns, rows = qr.size(code.modules, quiet, ascii_only)
+        if columns > size[0] or rows > size[1]:
+            print(
+                f"installer-env: the QR code needs {columns}x{rows} characters, the terminal has "
+                f"{size[0]}x{size[1]}: enlarge it or use a smaller font",
+                file=sys.stderr,
+            )
+    colour = not pure_ascii and qr.terminal_shows_colour()
+    sys.stdout.write("\n".join(qr.render(code.matrix, quiet, ascii_only, invert, colour)) + "\n")
+    if snap.password is None:
+        print(
+            f"installer-env: {snap.password_problem or 'no password yet'}; the code has no password",
+            file=sys.stderr,
+        )
     return 0
 
 
-def run(config: Config, store: StateStore) -> int:
-    rotation.on_login(config, store)
+def ensure_sshd(config: Config) -> None:
+    snap = sshd.status(config)
+    if snap.installed and not snap.running:
+        try:
+            sshd.start(config)
+        except InstallerEnvError as e:
+            log.warning("%s", e)  # the screen shows sshd's state and how to start it
+
+
+def run(config: Config, store: StateStore, plain: bool = False, rotate: bool = True) -> int:
+    if rotate:
+        rotation.on_login(config, store)
     if rotation.not_applied_reason(config) is None:
-        snap = sshd.status(config)
-        if snap.installed and not snap.running:
-            try:
-                sshd.start(config)
-            except InstallerEnvError as e:
-                print(f"installer-env: {e}", file=sys.stderr)
-    return show(config, store)
+        # `sshd -T` and systemctl take a while: the screen comes up meanwhile and shows sshd live.
+        threading.Thread(target=ensure_sshd, args=(config,), name="ensure-sshd", daemon=True).start()
+    return console.show(config, store, force_plain=plain)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -96,6 +176,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         overrides["state_dir"] = args.state_dir
     if args.force_apply:
         overrides["force_apply"] = True
+    if command == "login" and (_in_ssh_session() or console.nested()):
+        return 0  # before reading the config: a broken one must not greet every ssh login
     try:
         if command == "demo":
             overrides["demo"] = True
@@ -104,8 +186,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         store = StateStore(config.state_dir)
         if command == "status":
             snap = collect(config, store)
-            sys.stdout.write(status.to_json(snap) + "\n" if args.json else status.to_text(snap))
+            if args.json:
+                sys.stdout.write(status.to_json(snap, config.qr_max_addrs) + "\n")
+            else:
+                sys.stdout.write(status.to_text(snap) + _qr_if_it_fits(snap, config))
             return 0
+        if command == "qr":
+            return print_qr(collect(config, store), config, args.ascii, args.invert)
         if command == "rotate-password":
             state = rotation.rotate(config, store, require_apply=True)
             note = "" if state.applied else f"; {state.note}"
@@ -116,7 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if command == "login" and not on_configured_console(config):
             return 0
-        return run(config, store)
+        return run(config, store, plain=getattr(args, "plain", False), rotate=command != "screen")
     except InstallerEnvError as e:
         print(f"installer-env: {e}", file=sys.stderr)
         return e.exit_code

@@ -47,15 +47,25 @@ class Config:
     tor_control_socket: Path | None = Path("/run/tor/control")
     tor_control_port: int | None = None
     tor_binary: str = "tor"
+    # A file holding the system tor's control password (HashedControlPassword); never on argv/env.
+    tor_control_password_file: Path | None = None
     # Wi-Fi and name resolution.
     wifi_enabled: bool = True
     mdns: bool = True
+    # The QR code: at most this many addresses in it (the screen lists all), to keep it small.
+    qr_max_addrs: int = 3
 
     def __post_init__(self) -> None:
         if not 1 <= self.password_words <= 20:
             raise ConfigError(f"password_words must be between 1 and 20, not {self.password_words}")
         if not self.password_user or any(c in self.password_user for c in ":\n\r"):
             raise ConfigError(f"password_user is not a valid user name: {self.password_user!r}")
+        if not 0 <= self.qr_max_addrs <= 20:
+            raise ConfigError(f"qr_max_addrs must be between 0 and 20, not {self.qr_max_addrs}")
+        for name in ("ssh_port", "tor_control_port"):
+            port = getattr(self, name)
+            if port is not None and not 1 <= port <= 65535:
+                raise ConfigError(f"{name} must be a TCP port (1-65535), not {port}")
 
 
 _FIELD_TYPES: dict[str, Any] = typing.get_type_hints(Config)
@@ -80,7 +90,8 @@ def _convert(name: str, value: Any, from_env: bool) -> Any:
                 return False
             raise ValueError("expected true or false")
         if hint is int:
-            if isinstance(value, bool):
+            # int(4.5) would silently drop the fraction, int(True) would be 1.
+            if isinstance(value, bool) or not isinstance(value, int | str):
                 raise ValueError("expected a whole number")
             return int(value)
         if hint is Path:
@@ -96,7 +107,7 @@ def _convert(name: str, value: Any, from_env: bool) -> Any:
             if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
                 raise ValueError("expected a list of strings")
             return tuple(i.strip() for i in items if i.strip())
-    except ValueError as e:
+    except (ValueError, TypeError) as e:
         raise ConfigError(f"setting {name}: {value!r} is not valid ({e})") from None
     raise AssertionError(f"unhandled setting type {hint!r}")  # pragma: no cover
 

@@ -31,7 +31,8 @@ def rotate(config: Config, store: StateStore, *, require_apply: bool = False) ->
     """
     reason = not_applied_reason(config)
     if reason is not None and require_apply and not config.demo:
-        raise NotAnInstallerError(f"refusing to change {config.password_user}'s password: {reason}")
+        why = reason.removeprefix("not applied: ")
+        raise NotAnInstallerError(f"refusing to change {config.password_user}'s password: {why}")
     with store.locked():
         try:
             previous = store.read()

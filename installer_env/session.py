@@ -11,16 +11,21 @@ import asyncio
 import dataclasses
 import logging
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from installer_env import sshd
+from installer_env import network, sshd, tor, wifi
 from installer_env.config import Config
 from installer_env.errors import StateDirError
+from installer_env.network import NetworkSnapshot
 from installer_env.state import PasswordState, StateStore
+from installer_env.tor import TorStatus
+from installer_env.wifi import WifiStatus
 
 log = logging.getLogger(__name__)
+
+NO_PASSWORD_YET = "no password yet: it is set when a console logs in (or run installer-env rotate-password)"
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,9 @@ class Snapshot:
     password: PasswordState | None
     password_problem: str | None
     ssh: sshd.SshdStatus
+    network: NetworkSnapshot | None = None
+    wifi: WifiStatus | None = None  # None when the Wi-Fi helper is disabled
+    tor: TorStatus | None = None  # None when tor is disabled
 
 
 def hostname() -> str:
@@ -38,12 +46,7 @@ def hostname() -> str:
 
 def collect(config: Config, store: StateStore) -> Snapshot:
     """Everything at once, for one-shot views such as `status`."""
-    try:
-        state, problem = store.read(), None
-    except StateDirError as e:
-        state, problem = None, str(e)
-    if state is None and problem is None:
-        problem = "no password yet: it is set when a console logs in (or run installer-env rotate-password)"
+    state, problem = read_password(store)
     name = hostname()
     return Snapshot(
         hostname=name,
@@ -51,6 +54,9 @@ def collect(config: Config, store: StateStore) -> Snapshot:
         password=state,
         password_problem=problem,
         ssh=sshd.status(config),
+        network=network.read(),
+        wifi=wifi.read_status() if config.wifi_enabled else None,
+        tor=tor.status(config) if config.tor_enabled else None,
     )
 
 
@@ -66,6 +72,11 @@ class Session:
         return self._snapshot
 
     def update(self, **changes: Any) -> None:
+        """Replace some fields and notify every view; an unchanged snapshot notifies no one.
+
+        Call it on the event loop's thread (from a worker thread: `loop.call_soon_threadsafe`),
+        as the queues are asyncio's.
+        """
         new = dataclasses.replace(self._snapshot, **changes)
         if new == self._snapshot:
             return
@@ -75,7 +86,7 @@ class Session:
                 queue.get_nowait()
             queue.put_nowait(new)
 
-    async def snapshots(self) -> AsyncIterator[Snapshot]:
+    async def snapshots(self) -> AsyncGenerator[Snapshot, None]:
         """The current snapshot, then every later one."""
         queue: asyncio.Queue[Snapshot] = asyncio.Queue(maxsize=1)
         self._subscribers.add(queue)
@@ -87,19 +98,22 @@ class Session:
             self._subscribers.discard(queue)
 
 
+def read_password(store: StateStore) -> tuple[PasswordState | None, str | None]:
+    """The current password, or None and why there is none (the `password_problem` key)."""
+    try:
+        state = store.read()
+    except StateDirError as e:
+        return None, str(e)
+    if state is None:
+        return None, NO_PASSWORD_YET
+    return state, None
+
+
 async def follow_password(store: StateStore, session: Session) -> None:
     """Another console rotating the password shows up here within half a second."""
-    async for state in store.watch(interval=0.5):
-        problem = None if state is not None else collect_problem(store)
+    async for _ in store.watch(interval=0.5):
+        state, problem = read_password(store)
         session.update(password=state, password_problem=problem)
-
-
-def collect_problem(store: StateStore) -> str | None:
-    try:
-        store.read()
-    except StateDirError as e:
-        return str(e)
-    return "no password yet"
 
 
 async def supervise(name: str, source: Callable[[], Awaitable[None]], session: Session) -> None:
@@ -129,7 +143,12 @@ async def run_sources(config: Config, store: StateStore, session: Session) -> No
     sources: dict[str, Callable[[], Awaitable[None]]] = {
         "password": lambda: follow_password(store, session),
         "sshd": lambda: follow_sshd(config, session),
+        "network": lambda: network.follow(session),
     }
+    if config.wifi_enabled:
+        sources["wifi"] = lambda: wifi.follow(session)
+    if config.tor_enabled:
+        sources["tor"] = lambda: tor.follow(config, session)
     async with asyncio.TaskGroup() as group:
         for name, source in sources.items():
             group.create_task(supervise(name, source, session), name=f"source-{name}")
@@ -137,7 +156,9 @@ async def run_sources(config: Config, store: StateStore, session: Session) -> No
 
 async def follow_sshd(config: Config, session: Session, interval: float = 2.0) -> None:
     """sshd rarely changes; a look at /proc every two seconds costs next to nothing."""
-    port = session.snapshot.ssh.port
     while True:
         await asyncio.sleep(interval)
+        # A known port skips `sshd -T`; after a failed one, ask again (sshd may since be set up).
+        current = session.snapshot.ssh
+        port = current.port if current.port_known else None
         session.update(ssh=await asyncio.to_thread(sshd.status, config, port))

@@ -7,11 +7,11 @@ fill sshd's log with aborted connections.
 from __future__ import annotations
 
 import base64
-import binascii
 import glob
 import hashlib
 import os
 import shutil
+import stat
 import subprocess
 from dataclasses import dataclass, field
 
@@ -19,6 +19,8 @@ from installer_env.config import Config
 from installer_env.errors import SshdError
 
 TCP_LISTEN = "0A"
+DEFAULT_PORT = 22
+_MAX_KEY_LINE = 64 * 1024  # a 16384-bit RSA key is under 3 KiB; anything far longer is not a key
 _KEY_TYPES = {
     "ssh-ed25519": "ED25519",
     "sk-ssh-ed25519@openssh.com": "ED25519-SK",
@@ -47,6 +49,7 @@ class SshdStatus:
     port: int
     host_keys: tuple[HostKey, ...] = ()
     problems: tuple[str, ...] = field(default=())
+    port_known: bool = True  # False when `sshd -T` failed and `port` is only the default
 
 
 def _ssh_string(blob: bytes, offset: int) -> tuple[bytes, int]:
@@ -59,18 +62,39 @@ def _ssh_string(blob: bytes, offset: int) -> tuple[bytes, int]:
     return blob[offset + 4 : end], end
 
 
+# Number of SSH strings in each key blob (the type name first), as in RFC 4253/5656 and PROTOCOL.u2f.
+_KEY_FIELDS = {
+    "ssh-ed25519": 2,
+    "sk-ssh-ed25519@openssh.com": 3,
+    "ssh-rsa": 3,
+    "ssh-dss": 5,
+    "ecdsa-sha2-nistp256": 3,
+    "ecdsa-sha2-nistp384": 3,
+    "ecdsa-sha2-nistp521": 3,
+    "sk-ecdsa-sha2-nistp256@openssh.com": 4,
+}
+
+
 def _key_bits(algorithm: str, blob: bytes) -> int:
-    if algorithm in ("ssh-ed25519", "sk-ssh-ed25519@openssh.com"):
+    """The key size ssh-keygen prints; the whole blob is checked, so a cut-off key is refused."""
+    values: list[bytes] = []
+    offset = 0
+    while offset < len(blob):
+        value, offset = _ssh_string(blob, offset)
+        values.append(value)
+    if len(values) != _KEY_FIELDS[algorithm]:
+        raise ValueError("malformed key data")
+    if "ed25519" in algorithm:
+        if len(values[1]) != 32:
+            raise ValueError("malformed key data")
         return 256
     if "nistp" in algorithm:
-        return int(algorithm.split("nistp")[1].split("@", maxsplit=1)[0])
-    if algorithm in ("ssh-rsa", "ssh-dss"):
-        _, off = _ssh_string(blob, 0)
-        if algorithm == "ssh-rsa":
-            _, off = _ssh_string(blob, off)  # public exponent, then the modulus
-        modulus, _ = _ssh_string(blob, off)
-        return int.from_bytes(modulus, "big").bit_length()
-    raise ValueError(f"unknown key type {algorithm}")
+        curve = "nistp" + algorithm.split("nistp")[1].split("@", maxsplit=1)[0]
+        if values[1] != curve.encode():
+            raise ValueError("key curve does not match key type")
+        return int(curve.removeprefix("nistp"))
+    # RSA: exponent, then modulus; DSA: p first.
+    return int.from_bytes(values[2] if algorithm == "ssh-rsa" else values[1], "big").bit_length()
 
 
 def parse_public_key(line: str, path: str = "") -> HostKey:
@@ -80,7 +104,7 @@ def parse_public_key(line: str, path: str = "") -> HostKey:
         raise ValueError("not an OpenSSH public key")
     try:
         blob = base64.b64decode(parts[1], validate=True)
-    except binascii.Error:
+    except ValueError:  # binascii.Error, or characters outside ASCII
         raise ValueError("key data is not base64") from None
     inner, _ = _ssh_string(blob, 0)
     if inner.decode("ascii", "replace") != parts[0]:
@@ -95,38 +119,53 @@ def host_keys(pattern: str) -> tuple[tuple[HostKey, ...], tuple[str, ...]]:
     problems: list[str] = []
     for path in sorted(glob.glob(pattern)):
         try:
-            with open(path, encoding="ascii", errors="replace") as f:
-                keys.append(parse_public_key(f.readline(), path))
+            keys.append(parse_public_key(_first_line(path), path))
         except (OSError, ValueError) as e:
             problems.append(f"host key {path}: {getattr(e, 'strerror', None) or e}")
     return tuple(keys), tuple(problems)
 
 
+def _first_line(path: str) -> str:
+    # O_NONBLOCK and the regular-file check: a FIFO named like a key must not hang the status.
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    with open(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError("not a regular file")
+        return f.readline(_MAX_KEY_LINE).decode("ascii", errors="replace")
+
+
 def sshd_binary(config: Config) -> str | None:
-    found = shutil.which(config.sshd, path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
-    return found
+    # sshd lives in sbin, which a login shell's PATH may lack.
+    return shutil.which(config.sshd, path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
 
 
-def effective_port(config: Config, binary: str | None) -> int:
-    """The port sshd uses: an explicit setting, else `sshd -T` (its effective config), else 22."""
+def effective_port(config: Config, binary: str | None) -> tuple[int, str | None]:
+    """The port sshd uses: an explicit setting, else `sshd -T` (its effective config), else 22.
+
+    The second value says why the port is only a guess, e.g. when `sshd -T` fails on a broken
+    config or a missing /run/sshd.
+    """
     if config.ssh_port is not None:
-        return config.ssh_port
-    if binary is not None:
-        try:
-            out = subprocess.run(
-                [binary, "-T", "-f", str(config.sshd_config)],
-                capture_output=True,
-                text=True,
-                timeout=10,
-                check=False,
-            ).stdout
-        except (OSError, subprocess.TimeoutExpired):
-            out = ""
-        for line in out.splitlines():
-            key, _, value = line.partition(" ")
-            if key == "port" and value.strip().isdigit():
-                return int(value)
-    return 22
+        return config.ssh_port, None
+    if binary is None:
+        return DEFAULT_PORT, None  # "not installed" is reported on its own
+    try:
+        result = subprocess.run(
+            [binary, "-T", "-f", str(config.sshd_config)],
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return DEFAULT_PORT, f"cannot run {binary} -T ({e}); showing port {DEFAULT_PORT}"
+    for line in result.stdout.splitlines():
+        key, _, value = line.partition(" ")
+        if key == "port" and value.strip().isdigit():
+            return int(value), None
+    detail = " ".join(result.stderr.split())[:200] or f"exit code {result.returncode}"
+    return DEFAULT_PORT, f"cannot read sshd's port ({binary} -T: {detail}); showing port {DEFAULT_PORT}"
 
 
 def listening_ports() -> set[int]:
@@ -159,8 +198,9 @@ def sshd_processes() -> bool:
 def status(config: Config, port: int | None = None) -> SshdStatus:
     """One look at sshd. Pass `port` when it is already known to skip running `sshd -T`."""
     binary = sshd_binary(config)
+    port_problem = None
     if port is None:
-        port = effective_port(config, binary)
+        port, port_problem = effective_port(config, binary)
     keys, problems = host_keys(config.ssh_host_keys)
     listening = port in listening_ports()
     running = listening or sshd_processes()
@@ -174,9 +214,13 @@ def status(config: Config, port: int | None = None) -> SshdStatus:
         )
     elif not listening:
         notes.insert(0, f"sshd runs but nothing listens on port {port}")
+    if port_problem is not None:
+        notes.append(port_problem)
     if not keys:
         notes.append(f"no host keys found at {config.ssh_host_keys}")
-    return SshdStatus(binary is not None, running, listening, port, keys, tuple(notes))
+    return SshdStatus(
+        binary is not None, running, listening, port, keys, tuple(notes), port_known=port_problem is None
+    )
 
 
 def start(config: Config) -> None:
@@ -186,9 +230,17 @@ def start(config: Config) -> None:
     systemctl = shutil.which("systemctl")
     if systemctl is None:
         raise SshdError(f"cannot start sshd: systemctl not found; start {config.sshd} by hand")
-    result = subprocess.run(
-        [systemctl, "start", config.sshd_unit], capture_output=True, text=True, timeout=60, check=False
-    )
+    try:
+        result = subprocess.run(
+            [systemctl, "start", config.sshd_unit],
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=60,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise SshdError(f"cannot start sshd ({config.sshd_unit}): {e}") from None
     if result.returncode != 0:
         detail = " ".join(result.stderr.split()) or f"exit code {result.returncode}"
         raise SshdError(f"cannot start sshd ({config.sshd_unit}): {detail}")

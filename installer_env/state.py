@@ -15,9 +15,10 @@ import json
 import os
 import stat
 import tempfile
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import asdict, dataclass
+from collections.abc import AsyncGenerator, Iterator
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
+from typing import Any
 
 from installer_env.errors import StateDirError
 
@@ -45,6 +46,8 @@ def _explain(e: OSError, what: str, where: Path) -> StateDirError:
         errno.EPERM: "permission denied",
         errno.ENOSPC: "no space left",
         errno.ENOTDIR: "a path component is not a directory",
+        errno.EEXIST: "it exists and is not a directory",
+        errno.ENOENT: "it does not exist and cannot be created there",
     }.get(e.errno or 0, e.strerror or str(e))
     return StateDirError(
         f"cannot {what} state directory {where}: {reason} "
@@ -58,45 +61,54 @@ class StateStore:
         self.path = directory / STATE_FILE
 
     def prepare(self) -> None:
-        """Create the directory 0700 (or tighten ours) and check that we can write in it."""
+        """Create the directory 0700 (or tighten ours); refuse one someone else owns.
+
+        Whether it is writable shows when the lock file is created: that error names the real
+        cause (read-only file system, permissions), which a separate access() check would not.
+        """
         try:
             self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             st = self.directory.stat()
-            if st.st_uid == os.geteuid() and stat.S_IMODE(st.st_mode) != 0o700:
+            if st.st_uid != os.geteuid():
+                # Another user could read or replace the password there (a demo dir under /tmp).
+                raise StateDirError(
+                    f"state directory {self.directory} belongs to uid {st.st_uid}, not to us; "
+                    "remove it or set INSTALLER_ENV_STATE_DIR or --state-dir to another directory"
+                )
+            if stat.S_IMODE(st.st_mode) != 0o700:
                 self.directory.chmod(0o700)
         except OSError as e:
-            raise _explain(e, "create", self.directory) from None
-        if not os.access(self.directory, os.W_OK | os.X_OK):
-            raise StateDirError(
-                f"cannot write to state directory {self.directory}: permission denied "
-                "(set INSTALLER_ENV_STATE_DIR or --state-dir to a writable directory)"
-            )
+            raise _explain(e, "set up", self.directory) from None
 
     def read(self) -> PasswordState | None:
         """The current state, or None before the first rotation."""
         try:
-            text = self.path.read_text(encoding="utf-8")
+            data = self.path.read_bytes()
         except FileNotFoundError:
             return None
         except OSError as e:
             raise _explain(e, "read", self.directory) from None
         try:
-            raw = json.loads(text)
-            if raw.get("version") != FORMAT_VERSION:
-                raise ValueError(f"unknown format version {raw.get('version')!r}")
-            return PasswordState(**raw["password"])
-        except (ValueError, TypeError, KeyError, AttributeError) as e:
+            raw = json.loads(data)
+            if not isinstance(raw, dict) or raw.get("version") != FORMAT_VERSION:
+                raise ValueError("unknown format version")
+            return _password_state(raw.get("password"))
+        except (ValueError, TypeError) as e:
             raise StateDirError(
                 f"state file {self.path} is damaged ({e}); the next rotation replaces it"
             ) from None
 
-    def signature(self) -> tuple[int, int] | None:
-        """Changes whenever a writer replaces the file; cheap enough to poll."""
+    def signature(self) -> tuple[int, int, int, int] | None:
+        """Changes whenever a writer replaces the file; cheap enough to poll.
+
+        The inode alone could be reused and the mtime alone may not tick between two quick
+        rotations, so ctime and size go in as well.
+        """
         try:
             st = self.path.stat()
         except OSError:
             return None
-        return (st.st_ino, st.st_mtime_ns)
+        return (st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size)
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
@@ -104,8 +116,10 @@ class StateStore:
         try:
             fd = os.open(self.directory / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         except OSError as e:
-            raise _explain(e, "lock", self.directory) from None
+            raise _explain(e, "write to", self.directory) from None
         try:
+            with contextlib.suppress(OSError):  # a lock file left with looser modes earlier
+                os.fchmod(fd, 0o600)
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
         finally:
@@ -123,30 +137,65 @@ class StateStore:
         except OSError as e:
             raise _explain(e, "write to", self.directory) from None
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:  # mkstemp creates it 0600
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as f:  # mkstemp creates it 0600
+                    f.write(data)
+                    f.flush()
+                    os.fsync(f.fileno())
+            except OSError as e:
+                raise _explain(e, "write to", self.directory) from None
             yield
-            os.replace(tmp, self.path)
-        except OSError as e:
-            with contextlib.suppress(OSError):
+            try:
+                os.replace(tmp, self.path)
+            except OSError as e:
+                raise _explain(e, "write to", self.directory) from None
+        finally:
+            with contextlib.suppress(OSError):  # already renamed, or a best-effort clean-up
                 os.unlink(tmp)
-            raise _explain(e, "write to", self.directory) from None
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
 
-    async def watch(self, interval: float = 0.5) -> AsyncIterator[PasswordState | None]:
-        """Yield the state now and after every replacement (another console rotating it)."""
-        last: tuple[int, int] | bool | None = False
+    async def watch(self, interval: float = 0.5) -> AsyncGenerator[PasswordState | None, None]:
+        """Yield the state now and after every replacement (another console rotating it).
+
+        An unreadable or damaged file yields None; `read()` says why.
+        """
+        last: tuple[int, int, int, int] | bool | None = False
         while True:
             sig = self.signature()
             if sig != last:
                 last = sig
                 try:
-                    yield self.read()
+                    current = self.read()
                 except StateDirError:
-                    yield None
+                    current = None
+                yield current
             await asyncio.sleep(interval)
+
+
+def _password_state(raw: object) -> PasswordState:
+    """A PasswordState from JSON, every field of the type the dataclass declares."""
+    if not isinstance(raw, dict):
+        raise TypeError("no password object")
+    values: dict[str, Any] = {}
+    for f in fields(PasswordState):
+        if f.name not in raw:
+            if f.default is MISSING:
+                raise ValueError(f"{f.name} is missing")
+            continue
+        value = raw[f.name]
+        expected = _FIELD_CHECKS[f.name]
+        if (isinstance(value, bool) and expected is not bool) or not isinstance(value, expected):
+            raise TypeError(f"{f.name} has the wrong type")
+        values[f.name] = value
+    return PasswordState(**values)
+
+
+_FIELD_CHECKS: dict[str, type | tuple[type, ...]] = {
+    "password": str,
+    "user": str,
+    "words": int,
+    "entropy_bits": (int, float),
+    "generation": int,
+    "rotated_at": str,
+    "applied": bool,
+    "note": str,
+}

@@ -6,13 +6,14 @@ import json
 from dataclasses import asdict
 from typing import Any
 
+from installer_env import network, qr, tor
 from installer_env.session import Snapshot
 from installer_env.textsafe import literal
 
 SCHEMA = 1
 
 
-def to_dict(snap: Snapshot) -> dict[str, Any]:
+def to_dict(snap: Snapshot, qr_max_addrs: int = qr.DEFAULT_MAX_ADDRS) -> dict[str, Any]:
     """The `status --json` document. Keys are stable; new keys may be added, none removed."""
     ssh = snap.ssh
     return {
@@ -29,23 +30,110 @@ def to_dict(snap: Snapshot) -> dict[str, Any]:
             "host_keys": [asdict(k) for k in ssh.host_keys],
             "problems": list(ssh.problems),
         },
+        "network": _network_dict(snap),
+        "wifi": _wifi_dict(snap),
+        "tor": _tor_dict(snap),
+        "qr": _qr_dict(qr.for_snapshot(snap, qr_max_addrs)),
     }
 
 
-def to_json(snap: Snapshot) -> str:
-    return json.dumps(to_dict(snap), indent=2, ensure_ascii=True)
+def _network_dict(snap: Snapshot) -> dict[str, Any] | None:
+    if snap.network is None:
+        return None
+    interfaces = []
+    for interface in snap.network.interfaces:
+        entry = asdict(interface)
+        entry["hardware"]["description"] = interface.hardware.description
+        interfaces.append(entry)
+    return {"interfaces": interfaces, "offered": list(snap.network.offered), "problem": snap.network.problem}
+
+
+def _wifi_dict(snap: Snapshot) -> dict[str, Any] | None:
+    wifi = snap.wifi
+    if wifi is None:
+        return None
+    connected = wifi.connected
+    return {
+        "problem": wifi.problem,
+        "problem_kind": str(wifi.problem_kind) if wifi.problem_kind else None,
+        "connected_ssid": connected.ssid if connected else None,
+        "devices": [
+            {
+                "name": d.name,
+                "address": d.address,
+                "powered": d.powered,
+                "adapter": d.adapter,
+                "adapter_powered": d.adapter_powered,
+                "mode": d.mode,
+                "state": d.state,
+                "scanning": d.scanning,
+                "connected_ssid": d.connected_ssid,
+                "networks": [
+                    {
+                        "ssid": n.ssid,
+                        "security": n.security,
+                        "signal_dbm": n.signal_dbm,
+                        "bars": n.bars,
+                        "connected": n.connected,
+                        "known": n.known,
+                    }
+                    for n in d.networks
+                ],
+            }
+            for d in wifi.devices
+        ],
+        "known_networks": [
+            {"ssid": k.ssid, "security": k.security, "hidden": k.hidden, "last_connected": k.last_connected}
+            for k in wifi.known_networks
+        ],
+    }
+
+
+def _tor_dict(snap: Snapshot) -> dict[str, Any] | None:
+    t = snap.tor
+    if t is None:
+        return None
+    return {
+        "reachable": t.reachable,
+        "mode": t.mode,
+        "control": t.control,
+        "bootstrap_percent": t.bootstrap_percent,
+        "bootstrap_phase": t.bootstrap_phase,
+        "onion_address": t.onion_address,
+        "published": t.published,
+        "service_added": t.service_added,
+        "error": t.error,
+    }
+
+
+def _qr_dict(code: qr.QrCode) -> dict[str, Any]:
+    return {
+        "payload": code.payload,
+        "version": code.version,
+        "modules": code.modules,
+        "error_correction": code.error_correction,
+        "addrs": list(code.addrs),
+        "omitted_addrs": code.omitted_addrs,
+    }
+
+
+def to_json(snap: Snapshot, qr_max_addrs: int = qr.DEFAULT_MAX_ADDRS) -> str:
+    return json.dumps(to_dict(snap, qr_max_addrs), indent=2, ensure_ascii=True)
 
 
 def _password_lines(snap: Snapshot) -> list[str]:
     pw = snap.password
     if pw is None:
-        return [f"Password     (none) {snap.password_problem or ''}".rstrip()]
-    lines = [f"Password     {pw.password}"]
-    detail = f"{pw.words} words, {pw.entropy_bits:g} bits, generation {pw.generation}, {pw.rotated_at}"
+        return [f"Password     (none) {literal(snap.password_problem or '')}".rstrip()]
+    # The state file is trusted less than our own code: every field is shown literally.
+    lines = [f"Password     {literal(pw.password)}"]
+    detail = (
+        f"{pw.words} words, {pw.entropy_bits:g} bits, generation {pw.generation}, {literal(pw.rotated_at)}"
+    )
     if pw.applied:
         lines.append(f"             set for {literal(pw.user)}; {detail}")
     else:
-        lines.append(f"             NOT APPLIED - {pw.note}")
+        lines.append(f"             NOT APPLIED - {literal(pw.note)}")
         lines.append(f"             {detail}")
     return lines
 
@@ -66,6 +154,80 @@ def _ssh_lines(snap: Snapshot) -> list[str]:
     return lines
 
 
+def _network_lines(snap: Snapshot) -> list[str]:
+    net = snap.network
+    if net is None:
+        return []
+    if net.problem is not None:
+        return [f"Network      ! {literal(net.problem)}"]
+    lines = []
+    for interface in net.interfaces:
+        if interface.loopback:
+            continue
+        parts = [interface.state, "carrier" if interface.carrier else "no carrier"]
+        parts += [literal(interface.mac)] if interface.mac else []
+        parts += ["wireless"] if interface.wireless else []
+        parts.append(literal(interface.hardware.description))
+        lines.append(f"{literal(interface.name)}  {', '.join(parts)}")
+        for address in interface.addresses:
+            why = network.why_not_offered(interface, address)
+            lines.append(f"  {address.address}/{address.prefixlen}" + (f" ({why})" if why else ""))
+    if not lines:
+        lines = ["(no network interfaces)"]
+    return [f"{'Network' if i == 0 else '':<13}{line}" for i, line in enumerate(lines)]
+
+
+def _wifi_lines(snap: Snapshot) -> list[str]:
+    wifi = snap.wifi
+    if wifi is None:
+        return []
+    if wifi.problem is not None:
+        return [f"Wi-Fi        ! {literal(wifi.problem)}"]
+    lines = []
+    for dev in wifi.devices:
+        where = f"{literal(dev.name)} ({literal(dev.adapter)})"
+        if dev.connected_ssid is not None and dev.state == "connected":
+            lines.append(f"connected to {literal(dev.connected_ssid)} on {where}")
+        elif dev.state == "off":
+            lines.append(f"{where} switched off")
+        else:
+            lines.append(f"{where} {literal(dev.state)}, {len(dev.networks)} networks in range")
+    return [f"{'Wi-Fi' if i == 0 else '':<13}{line}" for i, line in enumerate(lines)]
+
+
+def _onion(snap: Snapshot) -> str | None:
+    address = snap.tor.onion_address if snap.tor else None
+    return address if address and tor.is_onion_address(address) else None
+
+
+def _tor_lines(snap: Snapshot) -> list[str]:
+    t = snap.tor
+    if t is None:
+        return []
+    via = "own tor" if t.mode == tor.MODE_LAUNCHED else "system tor"
+    if t.reachable:
+        state = f"{via}, bootstrapped {t.bootstrap_percent}%"
+        state += f" ({literal(t.bootstrap_phase)})" if t.bootstrap_phase else ""
+        state += ", published" if t.published else ", not published yet"
+    else:
+        state = f"{via} not reachable"
+    address = _onion(snap)
+    lines = [f"Tor          {address or '(no onion address yet)'}", f"             {state}"]
+    if t.error:
+        lines.append(f"             ! {literal(t.error)}")
+    return lines
+
+
+def _login_lines(snap: Snapshot, user: str) -> list[str]:
+    port = f"-p {snap.ssh.port} " if snap.ssh.port_known and snap.ssh.port != 22 else ""
+    hosts = list(snap.network.offered) if snap.network is not None else []
+    if snap.mdns_name:
+        hosts.append(literal(snap.mdns_name))
+    if not hosts:
+        return [f"Log in with: ssh {port}{user}@<address> (no address yet)"]
+    return [f"{'Log in with:' if i == 0 else '':<13}ssh {port}{user}@{host}" for i, host in enumerate(hosts)]
+
+
 def to_text(snap: Snapshot) -> str:
     name = literal(snap.hostname)
     if snap.mdns_name:
@@ -75,5 +237,11 @@ def to_text(snap: Snapshot) -> str:
     lines = [f"installer-env on {name}", ""]
     lines += _password_lines(snap)
     lines += _ssh_lines(snap)
-    lines += ["", f"Log in with: ssh {user}@<address>"]
+    lines += _network_lines(snap)
+    lines += _wifi_lines(snap)
+    lines += _tor_lines(snap)
+    lines += ["", *_login_lines(snap, user)]
+    if (address := _onion(snap)) and snap.tor is not None and snap.tor.service_added:
+        # On its own line: at 78 characters it just fits an 80-column serial console.
+        lines += ["Over Tor, from anywhere:", f"torify ssh {user}@{address}"]
     return "\n".join(lines) + "\n"

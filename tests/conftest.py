@@ -4,15 +4,19 @@ root password, sshd or network: throwaway users, loopback ports, temp dirs and o
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fake_iwd import AccessPoint, FakeIwd, PrivateBus
+from netns import Namespace, create_namespace, delete_namespace
+from realssh import SshServer, ThrowawayUser, create_user, delete_user
 
 from installer_env.config import Config
 
 MakeConfig = Callable[..., Config]
+HOME_PASSPHRASE = "correct horse battery"
 
 
 @pytest.fixture
@@ -62,3 +66,58 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, s
         INSTALLER_ENV_WIFI_ENABLED="0",
     )
     return env
+
+
+@pytest.fixture
+def throwaway_user() -> Iterator[ThrowawayUser]:
+    """A fresh local user `ie-test-<random>` whose password tests may set; deleted afterwards."""
+    user = create_user()
+    try:
+        yield user
+    finally:
+        delete_user(user)
+
+
+@pytest.fixture(scope="session")
+def sshd_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
+    """A real sshd on a free 127.0.0.1 port with password login, only for `ie-test-*` users."""
+    server = SshServer(tmp_path_factory.mktemp("sshd"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def netns() -> Iterator[Namespace]:
+    """A fresh network namespace (with lo up) for netlink and udev tests; deleted afterwards."""
+    namespace = create_namespace()
+    try:
+        yield namespace
+    finally:
+        delete_namespace(namespace)
+
+
+@pytest.fixture
+def bus(tmp_path: Path) -> Iterator[PrivateBus]:
+    """A dbus-daemon of the test's own, standing in for the system bus."""
+    private = PrivateBus(tmp_path)
+    private.start()
+    yield private
+    private.stop()
+
+
+@pytest.fixture
+async def iwd(bus: PrivateBus) -> AsyncIterator[FakeIwd]:
+    """The fake iwd on `bus`, one adapter, four networks in the air (scan to see them)."""
+    fake = FakeIwd(bus.address)
+    fake.air = [
+        AccessPoint("home", "psk", HOME_PASSPHRASE, signal_dbm=-45),
+        AccessPoint("cafe", "open", signal_dbm=-70),
+        AccessPoint("far away", "psk", "whatever1", signal_dbm=-90),
+        AccessPoint("office", "8021x", signal_dbm=-62),
+    ]
+    await fake.start()
+    yield fake
+    await fake.stop()

@@ -1,0 +1,89 @@
+"""Which view a console gets (the screen, plain text, or one print), and the way back to the shell.
+
+The screen is the only path that imports textual, and it imports it while the first snapshot is
+collected on another thread (`sshd -T` and friends), so the QR code is on screen as soon as
+possible. Whatever happens to the screen, the user lands at the shell with a line saying how to
+come back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import os
+import sys
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+
+from installer_env import plain
+from installer_env.config import Config
+from installer_env.session import Session, collect
+from installer_env.state import StateStore
+
+RETURN_HINT = "Type installer-env screen to return to the installer screen."
+# Set for the shell the screen opens (key s), so that shell's login hook does not start a second
+# screen inside the first.
+NESTED_ENV = "INSTALLER_ENV_NESTED"
+
+
+class View(enum.StrEnum):
+    SCREEN = "screen"  # the Textual app, on a VT or a capable terminal
+    PLAIN = "plain"  # reprint on change: serial consoles, dumb terminals
+    ONCE = "once"  # not a terminal at all (a pipe, a log): print the status once
+
+
+def tty_name() -> str | None:
+    try:
+        return os.ttyname(sys.stdout.fileno())
+    except (OSError, ValueError):
+        return None
+
+
+def choose(environ: Mapping[str, str], tty: str | None, force_plain: bool, keyboard: bool = True) -> View:
+    """`tty`: the terminal stdout goes to; `keyboard`: whether stdin is a terminal too."""
+    if force_plain:
+        return View.PLAIN
+    if tty is None:
+        return View.ONCE
+    if plain.wanted(environ, tty) or not keyboard:
+        return View.PLAIN
+    return View.SCREEN
+
+
+def nested() -> bool:
+    return bool(os.environ.get(NESTED_ENV))
+
+
+def show(config: Config, store: StateStore, *, force_plain: bool = False) -> int:
+    view = choose(os.environ, tty_name(), force_plain, keyboard=sys.stdin.isatty())
+    if view is View.ONCE:
+        from installer_env import status
+
+        sys.stdout.write(status.to_text(collect(config, store)))
+        return 0
+    if view is View.PLAIN:
+        session = Session(collect(config, store))
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(plain.run(config, store, session, sys.stdout))
+        print(RETURN_HINT)
+        return 0
+    return _screen(config, store)
+
+
+def _screen(config: Config, store: StateStore) -> int:
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        first = pool.submit(collect, config, store)
+        from installer_env.ui.app import InstallerApp
+
+        session = Session(first.result())
+    app = InstallerApp(config, store, session)
+    try:
+        app.run()
+    except Exception as e:  # the app restores the terminal itself; this is the last net
+        print(f"installer-env: the screen stopped: {e}", file=sys.stderr)
+        code = 1
+    else:
+        code = app.return_code or 0
+    print(RETURN_HINT)
+    return code

@@ -1,0 +1,501 @@
+"""Network interfaces and the addresses offered for ssh: netlink (pyroute2) for links and addresses,
+udev (pyudev) for what the hardware is and for NICs being plugged in or out.
+
+`read()` is the one-shot view for `status`; `watch()` turns netlink and udev events into snapshots,
+debounced, with no polling. Both take `netns` (a name under /run/netns) so tests can point them at
+a namespace they create.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import ctypes
+import ipaddress
+import logging
+import os
+import threading
+from collections.abc import AsyncGenerator, Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pyroute2 import AsyncIPRoute
+from pyroute2.netlink.rtnl import RTMGRP_IPV4_IFADDR, RTMGRP_IPV6_IFADDR, RTMGRP_LINK
+
+if TYPE_CHECKING:
+    import pyudev
+
+    from installer_env.session import Session
+
+log = logging.getLogger(__name__)
+
+DEBOUNCE_SECONDS = 0.05  # a DHCP lease or a plugged NIC is a burst of events a few ms apart
+NETNS_DIR = Path("/run/netns")
+
+# linux/if.h and linux/if_addr.h
+IFF_UP = 0x1
+IFF_LOOPBACK = 0x8
+IFF_LOWER_UP = 0x10000
+_ADDRESS_FLAGS = (
+    (0x01, "secondary"),  # IPv4: a second address in a subnet; IPv6: a temporary privacy address
+    (0x02, "nodad"),
+    (0x04, "optimistic"),
+    (0x08, "dadfailed"),
+    (0x10, "homeaddress"),
+    (0x20, "deprecated"),
+    (0x40, "tentative"),
+    (0x80, "permanent"),
+    (0x100, "mngtmpaddr"),
+    (0x200, "noprefixroute"),
+    (0x400, "mcautojoin"),
+    (0x800, "stable-privacy"),
+)
+_NOT_OFFERED_FLAGS = frozenset({"tentative", "dadfailed", "deprecated", "temporary"})
+_SCOPES = {0: "global", 200: "site", 253: "link", 254: "host", 255: "nowhere"}
+_CLONE_NEWNET = 0x40000000
+
+
+@dataclass(frozen=True)
+class Address:
+    address: str  # "192.0.2.5", "2001:db8::5" (no brackets, no prefix)
+    prefixlen: int
+    family: str  # "ipv4" or "ipv6"
+    scope: str  # "global", "site", "link", "host", "nowhere" (or the kernel's number)
+    flags: tuple[str, ...]  # "permanent", "tentative", "deprecated", "temporary", "dadfailed", ...
+    offered: bool  # in `NetworkSnapshot.offered` (and so usable for ssh and the QR code)
+
+    @property
+    def host(self) -> str:
+        """As it goes after `root@`: IPv6 in brackets."""
+        return f"[{self.address}]" if self.family == "ipv6" else self.address
+
+
+@dataclass(frozen=True)
+class Hardware:
+    bus: str | None  # "usb", "pci", "virtual", another bus name (e.g. "sdio"), or None if unknown
+    vendor: str | None  # from the udev hardware database or the device itself; None if unknown
+    model: str | None
+    ids: str | None  # "vendor:product" in hex, e.g. "8086:1539"
+    driver: str | None  # kernel driver, e.g. "igb", "r8152"
+
+    @property
+    def description(self) -> str:
+        """One line a person can tell ports apart by, e.g. "Intel Corporation I211 (PCI, igb)"."""
+        if self.bus == "virtual":
+            return f"virtual {self.model}" if self.model else "virtual"
+        name = " ".join(p for p in (self.vendor, self.model) if p) or (self.ids or "")
+        detail = ", ".join(p for p in ((self.bus or "").upper() or None, self.driver) if p)
+        if name and detail:
+            return f"{name} ({detail})"
+        return name or detail or "unknown hardware"
+
+
+UNKNOWN_HARDWARE = Hardware(bus=None, vendor=None, model=None, ids=None, driver=None)
+VIRTUAL_HARDWARE = Hardware(bus="virtual", vendor=None, model=None, ids=None, driver=None)
+
+
+@dataclass(frozen=True)
+class Interface:
+    name: str  # from the kernel; may hold odd characters: show it with textsafe.literal
+    index: int
+    state: str  # "up" or "down": whether it is switched on
+    carrier: bool  # a cable or Wi-Fi association is there (the kernel's LOWER_UP)
+    operstate: str  # the kernel's view: "up", "down", "dormant", "unknown", ...
+    mac: str | None
+    kind: str | None  # link kind for virtual links ("veth", "bridge", "wireguard", ...), else None
+    loopback: bool
+    wireless: bool
+    hardware: Hardware
+    addresses: tuple[Address, ...]
+
+
+@dataclass(frozen=True)
+class NetworkSnapshot:
+    interfaces: tuple[Interface, ...]
+    offered: tuple[str, ...]  # hosts for `ssh root@<host>` and the QR code: IPv4 first, IPv6 in brackets
+    problem: str | None = None  # why nothing could be read, else None
+
+
+def _text(value: Any) -> str | None:
+    # pyroute2 hands over bytes when they are not UTF-8 (interface names may be any bytes).
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", errors="backslashreplace")
+    return value if isinstance(value, str) and value else None
+
+
+def _flag_names(bits: int, family: str) -> tuple[str, ...]:
+    names = []
+    for bit, name in _ADDRESS_FLAGS:
+        if bits & bit:
+            names.append("temporary" if name == "secondary" and family == "ipv6" else name)
+    return tuple(names)
+
+
+def _offerable(family: str, address: str, flags: Iterable[str]) -> bool:
+    if _NOT_OFFERED_FLAGS.intersection(flags):
+        return False
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    if ip.is_loopback or ip.is_link_local or ip.is_multicast or ip.is_unspecified:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address):
+        # Global unicast and unique local only: no deprecated site-local, no IPv4-mapped.
+        return not ip.is_site_local and ip.ipv4_mapped is None
+    return True
+
+
+def offered_hosts(interfaces: Iterable[Interface]) -> tuple[str, ...]:
+    """IPv4 hosts first, then IPv6, each once, in interface order."""
+    offered = [a for i in interfaces for a in i.addresses if a.offered]
+    ordered = sorted(offered, key=lambda a: a.family != "ipv4")  # stable: keeps interface order
+    return tuple(dict.fromkeys(a.host for a in ordered))
+
+
+def why_not_offered(interface: Interface, address: Address) -> str | None:
+    """A few words on why an address is not offered for ssh ("link-local", "tentative", ...)."""
+    if address.offered:
+        return None
+    for flag in ("dadfailed", "tentative", "deprecated", "temporary"):
+        if flag in address.flags:
+            return "duplicate address" if flag == "dadfailed" else flag
+    try:
+        ip = ipaddress.ip_address(address.address)
+    except ValueError:
+        return "not an IP address"
+    if ip.is_loopback or interface.loopback:
+        return "loopback"
+    if ip.is_link_local:
+        return "link-local"
+    if interface.state != "up":
+        return "interface down"
+    if not interface.carrier:
+        return "no carrier"
+    return "not routable"
+
+
+def _address(msg: Any, reachable: bool) -> Address | None:
+    family = {2: "ipv4", 10: "ipv6"}.get(msg.get("family"))
+    # IFA_ADDRESS is the peer on point-to-point links; IFA_LOCAL is then our own address.
+    text = _text(msg.get_attr("IFA_LOCAL")) or _text(msg.get_attr("IFA_ADDRESS"))
+    if family is None or text is None:
+        return None
+    flags_attr = msg.get_attr("IFA_FLAGS")
+    bits = flags_attr if isinstance(flags_attr, int) else int(msg.get("flags") or 0)
+    flags = _flag_names(bits, family)
+    scope_number = int(msg.get("scope") or 0)
+    return Address(
+        address=text,
+        prefixlen=int(msg.get("prefixlen") or 0),
+        family=family,
+        scope=_SCOPES.get(scope_number, str(scope_number)),
+        flags=flags,
+        offered=reachable and _offerable(family, text, flags),
+    )
+
+
+def _link_kind(msg: Any) -> str | None:
+    info = msg.get_attr("IFLA_LINKINFO")
+    return _text(info.get_attr("IFLA_INFO_KIND")) if info is not None else None
+
+
+def _interfaces(links: list[Any], addrs: list[Any], hardware: HardwareCache) -> tuple[Interface, ...]:
+    by_index: dict[int, list[Any]] = {}
+    for msg in addrs:
+        by_index.setdefault(int(msg.get("index") or 0), []).append(msg)
+    result = []
+    for link in sorted(links, key=lambda m: int(m.get("index") or 0)):
+        index = int(link.get("index") or 0)
+        name = _text(link.get_attr("IFLA_IFNAME")) or f"#{index}"
+        flags = int(link.get("flags") or 0)
+        up, carrier, loopback = bool(flags & IFF_UP), bool(flags & IFF_LOWER_UP), bool(flags & IFF_LOOPBACK)
+        kind = _link_kind(link)
+        described, wireless = hardware.lookup(index, name, kind)
+        addresses = tuple(
+            a
+            for a in (_address(m, up and carrier and not loopback) for m in by_index.get(index, []))
+            if a is not None
+        )
+        result.append(
+            Interface(
+                name=name,
+                index=index,
+                state="up" if up else "down",
+                carrier=carrier,
+                operstate=(_text(link.get_attr("IFLA_OPERSTATE")) or "unknown").lower(),
+                mac=_text(link.get_attr("IFLA_ADDRESS")) if not loopback else None,
+                kind=kind,
+                loopback=loopback,
+                wireless=wireless,
+                hardware=VIRTUAL_HARDWARE if loopback else described,
+                addresses=addresses,
+            )
+        )
+    return tuple(result)
+
+
+# --- hardware descriptions (udev) ------------------------------------------------------------------
+
+
+def _attribute(device: pyudev.Device, name: str) -> str | None:
+    try:
+        value = device.attributes.asstring(name).strip()
+    except (KeyError, UnicodeDecodeError, OSError):
+        return None
+    return value[:80] or None  # strings from a USB device's descriptors: bounded, shown with literal()
+
+
+def _hex_id(device: pyudev.Device, vendor_attr: str, product_attr: str) -> str | None:
+    vendor, product = _attribute(device, vendor_attr), _attribute(device, product_attr)
+    if vendor is None or product is None:
+        return None
+    return f"{vendor.removeprefix('0x')}:{product.removeprefix('0x')}"
+
+
+def describe(device: pyudev.Device, kind: str | None) -> tuple[Hardware, bool]:
+    """(hardware, wireless) for a net device; udevd's hardware database names it when it runs."""
+    props = device.properties
+    wireless = device.device_type == "wlan" or Path(device.sys_path, "wireless").exists()
+    parent = device.parent
+    driver = parent.driver if parent is not None else None
+    vendor = _text(props.get("ID_VENDOR_FROM_DATABASE"))
+    model = _text(props.get("ID_MODEL_FROM_DATABASE"))
+    usb = device.find_parent("usb", "usb_device")
+    if usb is not None:
+        return Hardware(
+            bus="usb",
+            vendor=vendor or _attribute(usb, "manufacturer"),
+            model=model or _attribute(usb, "product"),
+            ids=_hex_id(usb, "idVendor", "idProduct"),
+            driver=driver,
+        ), wireless
+    pci = device.find_parent("pci")
+    if pci is not None:
+        return Hardware(
+            bus="pci", vendor=vendor, model=model, ids=_hex_id(pci, "vendor", "device"), driver=driver
+        ), wireless
+    if parent is None or "/devices/virtual/" in device.sys_path:
+        return Hardware(bus="virtual", vendor=None, model=kind, ids=None, driver=None), wireless
+    return Hardware(bus=parent.subsystem, vendor=vendor, model=model, ids=None, driver=driver), wireless
+
+
+class HardwareCache:
+    """Hardware descriptions by interface, read from sysfs once and again after a udev event.
+
+    Inside another network namespace this process's /sys still shows its own namespace's devices,
+    so there only the netlink link kind tells virtual from not.
+    """
+
+    def __init__(self, use_udev: bool) -> None:
+        self._context: pyudev.Context | None = None
+        self._use_udev = use_udev
+        self._known: dict[tuple[int, str], tuple[Hardware, bool]] = {}
+
+    def forget(self) -> None:
+        self._known.clear()
+
+    def lookup(self, index: int, name: str, kind: str | None) -> tuple[Hardware, bool]:
+        key = (index, name)
+        if key not in self._known:
+            self._known[key] = self._read(name, kind)
+        return self._known[key]
+
+    def _read(self, name: str, kind: str | None) -> tuple[Hardware, bool]:
+        fallback = (VIRTUAL_HARDWARE if kind else UNKNOWN_HARDWARE, False)
+        if not self._use_udev:
+            return fallback
+        try:
+            import pyudev
+
+            if self._context is None:
+                self._context = pyudev.Context()
+            device = pyudev.Devices.from_name(self._context, "net", name)
+            return describe(device, kind)
+        except Exception as e:  # no sysfs, a device that vanished meanwhile: not worth more than a log line
+            log.debug("no hardware description for %r: %s", name, e)
+            return fallback
+
+
+# --- one-shot read -------------------------------------------------------------------------------
+
+
+async def _dump(ipr: AsyncIPRoute, hardware: HardwareCache) -> NetworkSnapshot:
+    links = [m async for m in await ipr.link("dump")]
+    addrs = [m async for m in await ipr.addr("dump")]
+    interfaces = _interfaces(links, addrs, hardware)
+    return NetworkSnapshot(interfaces=interfaces, offered=offered_hosts(interfaces))
+
+
+def _problem(e: BaseException, netns: str | None) -> NetworkSnapshot:
+    where = f" in network namespace {netns!r}" if netns else ""
+    return NetworkSnapshot(interfaces=(), offered=(), problem=f"cannot read network interfaces{where}: {e}")
+
+
+def _check_netns(netns: str | None) -> None:
+    # pyroute2 would create a missing namespace; a typo must not make an empty one.
+    if netns is not None and not (NETNS_DIR / netns).exists():
+        raise FileNotFoundError(f"no network namespace {netns!r} in {NETNS_DIR}")
+
+
+async def read_async(netns: str | None = None) -> NetworkSnapshot:
+    try:
+        _check_netns(netns)
+        async with AsyncIPRoute(netns=netns, flags=0) as ipr:
+            return await _dump(ipr, HardwareCache(use_udev=netns is None))
+    except Exception as e:  # netlink refused or the namespace is gone: shown, not raised
+        return _problem(e, netns)
+
+
+def read(netns: str | None = None) -> NetworkSnapshot:
+    """Interfaces and offered hosts now. Never raises for a netlink failure: see `problem`."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(read_async(netns))
+    # Called from inside an event loop (a view at start-up): a loop of its own in a thread.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, read_async(netns)).result()
+
+
+# --- live -----------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _entered(netns: str) -> Iterator[None]:
+    """Switch the calling thread (only it) into a network namespace."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    target = os.open(NETNS_DIR / netns, os.O_RDONLY)
+    try:
+        if libc.setns(target, _CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), f"cannot enter network namespace {netns!r}")
+        try:
+            yield
+        finally:
+            libc.setns(own, _CLONE_NEWNET)
+    finally:
+        os.close(target)
+        os.close(own)
+
+
+def udev_source() -> str:
+    """'udev' (events after udevd named and described the device) when udevd runs, else 'kernel'.
+
+    Without udevd a 'udev' monitor receives nothing at all, so raw kernel events are the fallback.
+    """
+    return "udev" if Path("/run/udev/control").exists() else "kernel"
+
+
+def open_udev_monitor(netns: str | None = None) -> pyudev.Monitor:
+    """A started monitor for net add/remove events; in `netns`, where that namespace's events go."""
+    import pyudev
+
+    def start() -> pyudev.Monitor:
+        # Kernel events of a namespace's net devices go only to sockets opened in that namespace.
+        source = udev_source() if netns is None else "kernel"
+        monitor = pyudev.Monitor.from_netlink(pyudev.Context(), source=source)
+        monitor.filter_by("net")
+        monitor.start()
+        return monitor
+
+    if netns is None:
+        return start()
+    result: list[pyudev.Monitor | BaseException] = []
+
+    def in_namespace() -> None:
+        try:
+            with _entered(netns):
+                result.append(start())
+        except BaseException as e:
+            result.append(e)
+
+    thread = threading.Thread(target=in_namespace, name="udev-netns")
+    thread.start()
+    thread.join()
+    if isinstance(result[0], BaseException):
+        raise result[0]
+    return result[0]
+
+
+@dataclass
+class _Changes:
+    """What happened since the last snapshot: set by the event readers, cleared by the reader."""
+
+    event: asyncio.Event = field(default_factory=asyncio.Event)
+    hardware: bool = False
+
+
+async def _netlink_events(events: AsyncIPRoute, changes: _Changes) -> None:
+    while True:
+        async for _msg in events.get():
+            changes.event.set()
+
+
+def _drain_udev(monitor: pyudev.Monitor, changes: _Changes, on_event: Callable[[str, str], None]) -> None:
+    while (device := monitor.poll(timeout=0)) is not None:
+        changes.hardware = True
+        changes.event.set()
+        on_event(device.action or "", device.sys_name)
+
+
+async def watch(
+    netns: str | None = None,
+    debounce: float = DEBOUNCE_SECONDS,
+    on_udev_event: Callable[[str, str], None] | None = None,
+) -> AsyncGenerator[NetworkSnapshot, None]:
+    """The current snapshot, then a new one after each burst of link, address or udev events.
+
+    `on_udev_event(action, name)` is told of each udev net event (for tests and logs).
+    """
+    _check_netns(netns)
+    changes = _Changes()
+    hardware = HardwareCache(use_udev=netns is None)
+    loop = asyncio.get_running_loop()
+    monitor: pyudev.Monitor | None = None
+    try:
+        monitor = open_udev_monitor(netns)
+    except Exception as e:  # netlink still covers links and addresses; only descriptions go stale
+        log.warning("no udev events for network devices: %s", e)
+    async with (
+        AsyncIPRoute(netns=netns, flags=0) as events,
+        AsyncIPRoute(netns=netns, flags=0) as requests,
+    ):
+        await events.bind(RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR)
+        reader = asyncio.create_task(_netlink_events(events, changes), name="netlink-events")
+        reader.add_done_callback(lambda _: changes.event.set())  # wake up to re-raise its failure
+        if monitor is not None:
+            loop.add_reader(monitor.fileno(), _drain_udev, monitor, changes, on_udev_event or _log_udev)
+        try:
+            last = await _dump(requests, hardware)
+            yield last
+            while True:
+                await changes.event.wait()
+                if reader.done():
+                    reader.result()
+                    raise ConnectionError("netlink event stream ended")
+                await asyncio.sleep(debounce)
+                changes.event.clear()  # events from here on lead to one more dump
+                if changes.hardware:
+                    changes.hardware = False
+                    hardware.forget()
+                snap = await _dump(requests, hardware)
+                if snap != last:
+                    last = snap
+                    yield snap
+        finally:
+            if monitor is not None:
+                loop.remove_reader(monitor.fileno())
+            reader.cancel()
+
+
+def _log_udev(action: str, name: str) -> None:
+    log.debug("udev: %s %r", action, name)
+
+
+async def follow(session: Session, netns: str | None = None, debounce: float = DEBOUNCE_SECONDS) -> None:
+    """Keep `session.snapshot.network` current until cancelled."""
+    async for snap in watch(netns, debounce):
+        session.update(network=snap)

@@ -1,0 +1,105 @@
+"""Plain text mode for serial consoles and dumb terminals: no full-screen redraws, no cursor moves.
+
+It prints the status (the same text as `installer-env status`) and the QR code when it fits, then
+prints again only when something changed, so an IPMI serial-over-LAN log stays readable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+from collections.abc import Mapping
+from typing import TextIO
+
+from installer_env import qr, status
+from installer_env.config import Config
+from installer_env.session import Session, Snapshot, run_sources
+from installer_env.state import StateStore
+
+# Serial and hypervisor consoles: 8250/16550 UARTs, ARM PL011, virtio/Xen hvc, USB serial adapters.
+SERIAL_TTY = re.compile(r"(ttyS|ttyAMA|hvc|ttyUSB|ttyACM|ttymxc|ttyPS|ttySAC)\d+")
+DUMB_TERMS = frozenset({"", "dumb", "unknown"})
+SETTLE_SECONDS = 0.5
+FOOTER = "Ctrl-C: leave to the shell (type installer-env screen to come back)."
+
+
+def is_serial(tty: str | None) -> bool:
+    return tty is not None and SERIAL_TTY.fullmatch(tty.removeprefix("/dev/")) is not None
+
+
+def wanted(environ: Mapping[str, str], tty: str | None) -> bool:
+    """True where a full-screen app would misbehave: dumb or unknown terminals, serial lines."""
+    return environ.get("TERM", "").strip().lower() in DUMB_TERMS or is_serial(tty)
+
+
+def render(
+    snap: Snapshot, columns: int, rows: int, half_blocks: bool, max_addrs: int = qr.DEFAULT_MAX_ADDRS
+) -> str:
+    """The status, then the QR code if it fits the terminal on its own (the status scrolls above)."""
+    text = status.to_text(snap)
+    if snap.password is None:
+        return text
+    code = qr.for_snapshot(snap, max_addrs)
+    ascii_only = not half_blocks
+    quiet = qr.fitting_quiet_zone(code.modules, columns, rows - 1, ascii_only)
+    if quiet is None:
+        width, height = qr.size(code.modules, qr.QUIET_ZONE_SHORT, ascii_only)
+        return f"{text}\nQR code: needs {width}x{height} characters; this terminal has {columns}x{rows}.\n"
+    return text + "\n" + "\n".join(qr.render(code.matrix, quiet, ascii_only)) + "\n"
+
+
+async def follow(
+    session: Session,
+    out: TextIO,
+    *,
+    columns: int,
+    rows: int,
+    half_blocks: bool,
+    max_addrs: int = qr.DEFAULT_MAX_ADDRS,
+    settle: float = SETTLE_SECONDS,
+) -> None:
+    """Print the current snapshot, then again after changes that alter the text, at most once per
+    `settle` seconds (several sources change at once at start-up: one reprint for all of them)."""
+    latest = session.snapshot
+    changed = asyncio.Event()
+
+    async def receive() -> None:
+        nonlocal latest
+        async for snap in session.snapshots():
+            latest = snap
+            changed.set()
+
+    receiver = asyncio.create_task(receive())
+    last: str | None = None
+    try:
+        while True:
+            await changed.wait()
+            changed.clear()
+            text = render(latest, columns, rows, half_blocks, max_addrs)
+            if text != last:
+                if last is not None:
+                    out.write("\n" + "-" * min(columns, 80) + "\n")
+                out.write(text + FOOTER + "\n")
+                out.flush()
+                last = text
+            await asyncio.sleep(settle)
+    finally:
+        receiver.cancel()
+
+
+async def run(config: Config, store: StateStore, session: Session, out: TextIO) -> None:
+    size = shutil.get_terminal_size((80, 24))
+    half_blocks = qr.terminal_shows_half_blocks(out)
+    async with asyncio.TaskGroup() as group:
+        group.create_task(run_sources(config, store, session), name="sources")
+        group.create_task(
+            follow(
+                session,
+                out,
+                columns=size.columns,
+                rows=size.lines,
+                half_blocks=half_blocks,
+                max_addrs=config.qr_max_addrs,
+            )
+        )

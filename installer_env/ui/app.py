@@ -1,0 +1,134 @@
+"""The console app: renders session snapshots, turns keys into intents on the core."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import select
+import subprocess
+import sys
+from typing import ClassVar
+
+from textual.app import App, SuspendNotSupported
+from textual.binding import Binding, BindingType
+from textual.reactive import var
+from textual.screen import Screen
+
+from installer_env import rotation
+from installer_env.config import Config
+from installer_env.console import NESTED_ENV
+from installer_env.errors import InstallerEnvError
+from installer_env.session import Session, Snapshot, run_sources
+from installer_env.state import StateStore
+from installer_env.ui.screens.help import HelpScreen
+from installer_env.ui.screens.main import MainScreen
+from installer_env.ui.screens.qr_fullscreen import QrScreen
+from installer_env.ui.screens.wifi import WifiScreen
+
+HANGUP_CHECK_SECONDS = 2.0
+
+
+class InstallerApp(App[None]):
+    CSS_PATH = "app.tcss"
+    ENABLE_COMMAND_PALETTE = False
+    # The console has no mouse; keys only, all listed in the footer and in the help.
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("w", "wifi", "Wi-Fi"),
+        Binding("n", "new_password", "New password"),
+        Binding("q,f", "qr", "QR code", key_display="q"),
+        Binding("s", "shell", "Shell"),
+        Binding("question_mark,f1", "help", "Help", key_display="?"),
+        Binding("x", "quit_to_shell", "Quit"),
+        Binding("ctrl+c", "quit_to_shell", "Quit", show=False, priority=True),
+    ]
+
+    # Set from the session in __init__, before any screen watches it.
+    snapshot: var[Snapshot] = var[Snapshot](None, init=False)  # type: ignore[arg-type]
+    message: var[str] = var("")  # one line under the details: results of keys, until replaced
+
+    def __init__(
+        self, config: Config, store: StateStore, session: Session, *, follow_sources: bool = True
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.store = store
+        self.session = session
+        self.follow_sources = follow_sources
+        self.set_reactive(InstallerApp.snapshot, session.snapshot)
+        self.theme = "ansi-dark"
+
+    def get_default_screen(self) -> Screen[None]:
+        return MainScreen(self.config)
+
+    def on_mount(self) -> None:
+        if self.follow_sources:
+            self.run_worker(
+                run_sources(self.config, self.store, self.session), name="sources", exit_on_error=False
+            )
+        self.run_worker(self._follow_session(), name="snapshots")
+        if not self.is_headless:
+            self.set_interval(HANGUP_CHECK_SECONDS, self._exit_on_hangup)
+
+    def _exit_on_hangup(self) -> None:
+        # A terminal that went away without SIGHUP (not our controlling tty) leaves stdin at EOF,
+        # and the input thread would spin on it: leave instead.
+        poller = select.poll()
+        poller.register(sys.stdin.fileno(), select.POLLIN)
+        for _, events in poller.poll(0):
+            if events & (select.POLLHUP | select.POLLERR | select.POLLNVAL):
+                self.exit(return_code=1)
+
+    async def _follow_session(self) -> None:
+        async for snap in self.session.snapshots():
+            self.snapshot = snap
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # The Wi-Fi screen needs the footer's room for its own keys; these are one Esc away.
+        return not (isinstance(self.screen, WifiScreen) and action in ("wifi", "new_password", "qr", "shell"))
+
+    def action_wifi(self) -> None:
+        if not self.config.wifi_enabled:
+            self.message = "The Wi-Fi helper is off (wifi_enabled). In a shell (s): iwctl station wlan0 ..."
+            return
+        if not isinstance(self.screen, WifiScreen):
+            self.push_screen(WifiScreen())
+
+    def action_new_password(self) -> None:
+        self.run_worker(self._rotate(), name="rotate", group="rotate", exclusive=True)
+
+    async def _rotate(self) -> None:
+        self.message = "Making a new password..."
+        try:
+            # chpasswd and the state lock may take a moment: never on the UI thread.
+            state = await asyncio.to_thread(rotation.rotate, self.config, self.store)
+        except InstallerEnvError as e:
+            self.message = f"No new password: {e}"
+            return
+        self.session.update(password=state, password_problem=None)
+        if state.applied:
+            self.message = f"New password set (generation {state.generation}); the old one no longer works."
+        else:
+            self.message = f"New password made (generation {state.generation}), {state.note}."
+
+    def action_qr(self) -> None:
+        if not isinstance(self.screen, QrScreen):
+            self.push_screen(QrScreen(self.config))
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_shell(self) -> None:
+        shell = os.environ.get("SHELL") or "/bin/sh"
+        try:
+            with self.suspend():
+                print("Type exit to return to the installer screen.", flush=True)
+                try:
+                    subprocess.run([shell], check=False, env={**os.environ, NESTED_ENV: "1"})
+                except OSError as e:
+                    print(f"installer-env: cannot run {shell}: {e}", file=sys.stderr, flush=True)
+        except SuspendNotSupported:  # no terminal to hand over (a web or test driver)
+            self.message = "Cannot open a shell here: this terminal cannot be handed over."
+
+    def action_quit_to_shell(self) -> None:
+        self.exit()

@@ -1,0 +1,1 @@
+"""The screens of the console app: main, QR full screen, help."""

@@ -1,0 +1,49 @@
+"""What each key does and how to install this machine from elsewhere."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Static
+
+HELP = """\
+installer-env shows how to reach this machine, to install it from another one.
+
+  Same network:  ssh root@<an address from the main screen>, then the password
+  From anywhere: torify ssh root@<onion address>
+  Phone or clan: scan the QR code (password, onion address, addresses);
+                 clan machines install --png <photo> reads it
+  Compare the host-key fingerprint ssh shows at first login with the screen's.
+
+Keys
+  w        Wi-Fi: connect this machine to a wireless network
+  n        new password; the old one stops working, every console shows it
+  q or f   the QR code full screen, with room around it for cameras
+  s        a shell; type exit to come back to this screen
+  ? or F1  this help
+  x        quit to the shell (Ctrl-C too); installer-env screen comes back
+  arrows   scroll the details when they do not fit
+
+Wi-Fi screen (w)
+  Enter    connect to the highlighted network (asks for the passphrase
+           when it needs one); F2 or Ctrl-T shows or hides what is typed
+  r        scan again          h   a hidden network (type its name)
+  d        disconnect          f   forget a known network (Tab: the list)
+  p        switch the adapter on when it is off
+  a        the next adapter, when there are several
+  Esc      back; while connecting, cancels the connection
+
+Esc: back
+"""
+
+
+class HelpScreen(Screen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q,question_mark,f1", "app.pop_screen", "Back")]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help-body", can_focus=True):
+            yield Static(HELP, id="help-text", markup=False)

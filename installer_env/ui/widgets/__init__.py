@@ -1,0 +1,1 @@
+"""Widgets of the console screen, one concern each."""

@@ -1,0 +1,49 @@
+"""Wi-Fi as a snapshot source: a one-shot read for `status`, and a follower for the screen."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+from typing import TYPE_CHECKING
+
+from installer_env.wifi.client import IwdClient
+from installer_env.wifi.model import WifiError, WifiErrorKind, WifiStatus
+
+if TYPE_CHECKING:
+    from installer_env.session import Session
+
+
+def read_status(bus_address: str | None = None, timeout: float = 3.0) -> WifiStatus:
+    """One look at iwd, for one-shot views. Never starts iwd and never changes anything.
+
+    Runs its own event loop in a worker thread, so it works inside and outside a running loop.
+    """
+
+    async def once() -> WifiStatus:
+        client = IwdClient(bus_address, call_timeout=timeout)
+        try:
+            await client.open()
+            return await asyncio.wait_for(client.status(), timeout)
+        except WifiError as e:
+            return WifiStatus.unavailable(e)
+        except TimeoutError:
+            return WifiStatus.unavailable(WifiError(WifiErrorKind.TIMEOUT, "iwd did not answer in time."))
+        finally:
+            await client.close()
+
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="wifi-status") as pool:
+        return pool.submit(asyncio.run, once()).result()
+
+
+async def follow(session: Session, bus_address: str | None = None, retry: float = 5.0) -> None:
+    """Keep `Snapshot.wifi` current; iwd restarting is followed live, a lost bus is retried."""
+    while True:
+        client = IwdClient(bus_address)
+        try:
+            async for status in client.watch():
+                session.update(wifi=status)
+        except WifiError as e:
+            session.update(wifi=WifiStatus.unavailable(e))
+        finally:
+            await client.close()
+        await asyncio.sleep(retry)

@@ -1,0 +1,35 @@
+"""Reading what a running app shows: its text, and the colours under each character."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from rich.segment import Segment
+from textual.app import App
+from textual.pilot import Pilot
+from textual.strip import Strip
+
+
+def strips(app: App[Any]) -> list[Strip]:
+    # What the terminal would show right now: the active screen composited to lines of segments.
+    return app.screen._compositor.render_strips()
+
+
+def screen_text(app: App[Any]) -> str:
+    return "\n".join(s.text for s in strips(app))
+
+
+def segments_at(app: App[Any]) -> list[list[Segment]]:
+    return [list(s) for s in strips(app)]
+
+
+async def wait_for(pilot: Pilot[Any], condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Let the app run until `condition` holds; fail with the screen's text if it never does."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError("timed out; the screen shows:\n" + screen_text(pilot.app))
+        await pilot.pause(0.05)

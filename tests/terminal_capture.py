@@ -1,0 +1,183 @@
+"""Drive a real terminal (tmux) and read back what it shows, colours included, to rebuild a QR code.
+
+tmux is the terminal here: it interprets what the app writes exactly as a terminal would, and
+`capture-pane -e` gives the cells back with their SGR colours.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import struct
+import subprocess
+import time
+import zlib
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+SGR = re.compile(r"\x1b\[([0-9;]*)m")
+# Light is white or bright white (ANSI 7/15, as SGR 37/97/47/107 or 256-colour 7/15); all else is dark.
+LIGHT = {7, 15}
+
+
+@dataclass(frozen=True)
+class Cell:
+    char: str
+    fg: int | None  # ANSI colour number 0-15 (or 0-255), None for the default colour
+    bg: int | None
+
+
+def _apply(params: str, fg: int | None, bg: int | None) -> tuple[int | None, int | None]:
+    codes = [int(p) if p else 0 for p in params.split(";")] if params else [0]
+    i = 0
+    while i < len(codes):
+        c = codes[i]
+        if c == 0:
+            fg = bg = None
+        elif 30 <= c <= 37:
+            fg = c - 30
+        elif 90 <= c <= 97:
+            fg = c - 90 + 8
+        elif 40 <= c <= 47:
+            bg = c - 40
+        elif 100 <= c <= 107:
+            bg = c - 100 + 8
+        elif c == 39:
+            fg = None
+        elif c == 49:
+            bg = None
+        elif c in (38, 48) and i + 2 < len(codes) and codes[i + 1] == 5:
+            if c == 38:
+                fg = codes[i + 2]
+            else:
+                bg = codes[i + 2]
+            i += 2
+        elif c in (38, 48) and i + 4 < len(codes) and codes[i + 1] == 2:
+            r, g, b = codes[i + 2 : i + 5]
+            value = 15 if min(r, g, b) > 160 else 0
+            if c == 38:
+                fg = value
+            else:
+                bg = value
+            i += 4
+        i += 1
+    return fg, bg
+
+
+def parse(captured: str) -> list[list[Cell]]:
+    """`capture-pane -e -p` output as rows of cells (tmux starts every line with the colours in force)."""
+    rows: list[list[Cell]] = []
+    fg: int | None = None
+    bg: int | None = None
+    for line in captured.split("\n"):
+        row: list[Cell] = []
+        pos = 0
+        for m in SGR.finditer(line):
+            row += [Cell(ch, fg, bg) for ch in line[pos : m.start()]]
+            fg, bg = _apply(m.group(1), fg, bg)
+            pos = m.end()
+        row += [Cell(ch, fg, bg) for ch in line[pos:]]
+        rows.append(row)
+    return rows
+
+
+def pixels(cells: Sequence[Sequence[Cell]]) -> list[list[bool]]:
+    """Two pixels per cell (top, bottom), True = light, from each half-block glyph and its colours."""
+    out: list[list[bool]] = []
+    for row in cells:
+        top: list[bool] = []
+        bottom: list[bool] = []
+        for cell in row:
+            fg_light, bg_light = cell.fg in LIGHT, cell.bg in LIGHT
+            upper, lower = {
+                "█": (fg_light, fg_light),
+                "▀": (fg_light, bg_light),
+                "▄": (bg_light, fg_light),
+                " ": (bg_light, bg_light),
+            }.get(cell.char, (bg_light, bg_light))
+            top.append(upper)
+            bottom.append(lower)
+        out += [top, bottom]
+    width = max((len(r) for r in out), default=0)
+    return [r + [False] * (width - len(r)) for r in out]
+
+
+def write_png(path: Path, image: Sequence[Sequence[bool]], scale: int = 6, border: int = 8) -> None:
+    """A greyscale PNG of the pixels, scaled up, inside a dark border (as the screen around it is)."""
+    width = (len(image[0]) + 2 * border) * scale
+    rows = []
+    blank = [False] * (len(image[0]) + 2 * border)
+    for src in (
+        [blank] * border + [[False] * border + list(r) + [False] * border for r in image] + [blank] * border
+    ):
+        line = b"\x00" + bytes(255 if p else 0 for p in src for _ in range(scale))
+        rows += [line] * scale
+    height = len(rows)
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"".join(rows)))
+        + chunk(b"IEND", b"")
+    )
+
+
+def decode_qr(path: Path) -> list[str]:
+    result = subprocess.run(
+        ["zbarimg", "--quiet", "--raw", str(path)], capture_output=True, text=True, check=False
+    )
+    return [line for line in result.stdout.splitlines() if line]
+
+
+class Tmux:
+    """One tmux server of our own (its own socket), one window of a fixed size."""
+
+    def __init__(self, socket: str, width: int, height: int) -> None:
+        self.socket, self.width, self.height = socket, width, height
+
+    def _tmux(self, *args: str) -> str:
+        return subprocess.run(
+            ["tmux", "-L", self.socket, "-f", "/dev/null", *args], capture_output=True, text=True, check=True
+        ).stdout
+
+    def start(self, command: Sequence[str], env: Mapping[str, str]) -> None:
+        assignments = [f"{k}={v}" for k, v in env.items()]
+        line = shlex.join(["env", "-i", *assignments, *command]) + "; echo EXITED; sleep 600"
+        self._tmux("new-session", "-d", "-s", "t", "-x", str(self.width), "-y", str(self.height), line)
+
+    def keys(self, *keys: str) -> None:
+        self._tmux("send-keys", "-t", "t", *keys)
+
+    def capture(self, colours: bool = False) -> str:
+        return self._tmux("capture-pane", "-t", "t", "-p", *(["-e"] if colours else []))
+
+    def wait_for(self, text: str, timeout: float = 20.0) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            shown = self.capture()
+            if text in shown:
+                return shown
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{text!r} never appeared; the pane shows:\n{shown}")
+            time.sleep(0.1)
+
+    def close(self) -> None:
+        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True, check=False)
+
+
+def tmux_session(socket: str, width: int, height: int) -> Iterator[Tmux]:
+    tmux = Tmux(socket, width, height)
+    try:
+        yield tmux
+    finally:
+        tmux.close()

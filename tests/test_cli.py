@@ -1,0 +1,230 @@
+"""The command line as scripts and console logins use it: `status`, `demo`, `login`."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from cli_runner import COMMAND, run_cli
+from conftest import MakeConfig
+from realssh import ThrowawayUser
+
+from installer_env import rotation
+from installer_env.state import STATE_FILE, StateStore
+
+TOP_LEVEL_KEYS = {"schema", "hostname", "mdns_name", "password", "password_problem", "ssh"}
+PASSWORD_KEYS = {"password", "user", "words", "entropy_bits", "generation", "rotated_at", "applied", "note"}
+SSH_KEYS = {"installed", "running", "listening", "port", "host_keys", "problems"}
+HOST_KEY_KEYS = {"type", "bits", "fingerprint", "path"}
+
+
+@pytest.fixture
+def host_key(tmp_path: Path) -> Path:
+    key = tmp_path / "keys" / "ssh_host_ed25519_key"
+    key.parent.mkdir()
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    return key.with_suffix(".pub")
+
+
+@pytest.fixture
+def env(isolated_env: dict[str, str], host_key: Path, os_release_plain: Path) -> dict[str, str]:
+    values = dict(isolated_env, INSTALLER_ENV_SSH_HOST_KEYS=str(host_key), INSTALLER_ENV_SSHD="/nonexistent")
+    values["INSTALLER_ENV_OS_RELEASE"] = str(os_release_plain)
+    values.pop("TERM", None)
+    return values
+
+
+def test_status_json_has_the_stable_keys(env: dict[str, str], make_config: MakeConfig) -> None:
+    before = run_cli(env, "status", "--json")
+    assert before.returncode == 0, before.stderr
+    doc = json.loads(before.stdout)
+    assert doc.keys() >= TOP_LEVEL_KEYS
+    assert doc["schema"] == 1
+    assert doc["password"] is None
+    assert doc["password_problem"].startswith("no password yet")
+    assert set(doc["ssh"]) == SSH_KEYS
+    assert doc["ssh"]["installed"] is False
+    assert doc["ssh"]["problems"][0] == "sshd is not installed (/nonexistent not found)"
+
+    state = rotation.rotate(make_config(), StateStore(Path(env["INSTALLER_ENV_STATE_DIR"])))
+    doc = json.loads(run_cli(env, "status", "--json").stdout)
+    assert set(doc["password"]) == PASSWORD_KEYS
+    assert doc["password"]["password"] == state.password
+    assert doc["password"]["entropy_bits"] == 51.7
+    assert doc["password"]["applied"] is False
+    assert doc["password_problem"] is None
+    [key] = doc["ssh"]["host_keys"]
+    assert set(key) == HOST_KEY_KEYS
+    assert key["type"] == "ED25519"
+    assert key["path"] == env["INSTALLER_ENV_SSH_HOST_KEYS"]
+
+
+def test_status_text(env: dict[str, str], make_config: MakeConfig) -> None:
+    state = rotation.rotate(make_config(), StateStore(Path(env["INSTALLER_ENV_STATE_DIR"])))
+    result = run_cli(env, "status")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("installer-env on ")
+    assert f"Password     {state.password}" in lines
+    assert any(
+        line.startswith("             NOT APPLIED - not applied: this is not a live") for line in lines
+    )
+    assert "             4 words, 51.7 bits, generation 1, " + state.rotated_at in lines
+    assert "SSH          not installed" in lines
+    fingerprint = subprocess.run(
+        ["ssh-keygen", "-lf", env["INSTALLER_ENV_SSH_HOST_KEYS"]], capture_output=True, text=True, check=True
+    ).stdout.split()[1]
+    assert f"             ED25519 256 {fingerprint}" in lines
+    assert any(line.startswith("Log in with:") and " ssh root@" in line for line in lines)
+
+
+def test_status_shows_a_hostile_hostname_literally(env: dict[str, str]) -> None:
+    """In a UTS namespace of its own, the host name can be anything the network hands out."""
+    hostile = "evil\x1b]0;owned\x07\u202e"
+    set_name_then_run = (
+        "import socket, sys; from installer_env.cli import main; "
+        f"socket.sethostname({hostile!r}.encode()); sys.exit(main(sys.argv[1:]))"
+    )
+
+    def status(*args: str) -> str:
+        command = ["unshare", "--uts", sys.executable, "-c", set_name_then_run, "status", *args]
+        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    text = status()
+    shown = "evil\\x1b]0;owned\\x07\\u202e"
+    assert f"installer-env on {shown} ({shown}.local)" in text
+    assert "\x1b" not in text
+    assert "\u202e" not in text
+    assert json.loads(status("--json"))["hostname"] == hostile
+
+
+def _state_file(env: dict[str, str]) -> Path:
+    return Path(env["INSTALLER_ENV_STATE_DIR"]) / STATE_FILE
+
+
+@contextmanager
+def _started(args: list[str], env: dict[str, str], stdin: int | None) -> Iterator[subprocess.Popen[bytes]]:
+    """A CLI process that may stay up (a screen); stopped with its whole process group."""
+    process = subprocess.Popen(
+        [*COMMAND, *args],
+        env=env,
+        stdin=stdin if stdin is not None else subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def _wait_for(path: Path, process: subprocess.Popen[bytes], seconds: float = 20) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if path.exists():
+            return True
+        if process.poll() is not None:
+            return path.exists()
+        time.sleep(0.05)
+    return False
+
+
+def test_demo_never_applies(
+    env: dict[str, str], throwaway_user: ThrowawayUser, os_release_installer: Path, tmp_path: Path
+) -> None:
+    runtime = tmp_path / "runtime"
+    runtime.mkdir()
+    demo_env = dict(env, INSTALLER_ENV_PASSWORD_USER=throwaway_user.name, XDG_RUNTIME_DIR=str(runtime))
+    demo_env["INSTALLER_ENV_OS_RELEASE"] = str(os_release_installer)  # even on a live installer
+    shadow = throwaway_user.shadow_hash()
+    state_file = runtime / f"installer-env-demo-{os.getuid()}" / STATE_FILE
+    with _started(["demo", "--force-apply"], demo_env, None) as process:
+        assert _wait_for(state_file, process)
+    state = json.loads(state_file.read_text())["password"]
+    assert state["applied"] is False
+    assert state["note"].startswith("demo mode")
+    assert state["user"] == throwaway_user.name
+    assert throwaway_user.shadow_hash() == shadow
+    assert not _state_file(env).exists()  # the demo keeps to its own directory
+
+
+@pytest.fixture
+def terminal() -> Iterator[tuple[int, str]]:
+    """A pseudo-terminal to stand in for a console: (fd of its tty side, its name without /dev/)."""
+    controller, tty = pty.openpty()
+    try:
+        yield tty, os.ttyname(tty).removeprefix("/dev/")
+    finally:
+        os.close(tty)
+        os.close(controller)
+
+
+def test_login_acts_only_on_configured_consoles_and_never_over_ssh(
+    env: dict[str, str], terminal: tuple[int, str]
+) -> None:
+    tty, name = terminal
+    state_file = _state_file(env)
+    cases: list[tuple[str, dict[str, str], int | None]] = [
+        ("stdin is not a terminal", dict(env, INSTALLER_ENV_CONSOLES=name), None),
+        ("a terminal that is not a configured console", dict(env, INSTALLER_ENV_CONSOLES="tty1,ttyS0"), tty),
+        (
+            "an ssh session",
+            dict(env, INSTALLER_ENV_CONSOLES=name, SSH_CONNECTION="10.0.0.2 5 10.0.0.1 22"),
+            tty,
+        ),
+        ("an ssh session (SSH_TTY)", dict(env, INSTALLER_ENV_CONSOLES=name, SSH_TTY=f"/dev/{name}"), tty),
+    ]
+    for why, case_env, stdin in cases:
+        with _started(["login"], case_env, stdin) as process:
+            assert process.wait(30) == 0, why
+        assert not state_file.exists(), why
+        assert not state_file.parent.exists(), why
+
+    # The same terminal as a configured console does act: a password appears.
+    with _started(["login"], dict(env, INSTALLER_ENV_CONSOLES=f"tty1,{name}"), tty) as process:
+        assert _wait_for(state_file, process)
+
+
+def test_login_over_ssh_ignores_even_a_broken_config(env: dict[str, str], tmp_path: Path) -> None:
+    broken = tmp_path / "broken.json"
+    broken.write_text("{")
+    result = run_cli(dict(env, INSTALLER_ENV_CONFIG=str(broken), SSH_CONNECTION="1 2 3 4"), "login")
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+    assert run_cli(dict(env, INSTALLER_ENV_CONFIG=str(broken)), "login").returncode == 2
+
+
+def test_rotate_password_prints_no_secret(
+    env: dict[str, str], throwaway_user: ThrowawayUser, os_release_installer: Path
+) -> None:
+    result = run_cli(
+        dict(
+            env,
+            INSTALLER_ENV_PASSWORD_USER=throwaway_user.name,
+            INSTALLER_ENV_OS_RELEASE=str(os_release_installer),
+        ),
+        "rotate-password",
+    )
+    assert result.returncode == 0, result.stderr
+    state = json.loads(_state_file(env).read_text())["password"]
+    assert state["applied"] is True
+    assert re.fullmatch(rf"new password for {throwaway_user.name} \(generation 1\)\n", result.stdout)
+    assert state["password"] not in result.stdout + result.stderr

@@ -1,0 +1,143 @@
+"""Plain text mode for serial consoles: chosen where it should be, QR code that decodes, reprints only
+on change; and the launcher that picks the view."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import screen_data
+from terminal_capture import decode_qr, parse, pixels, write_png
+
+from installer_env import console, plain, qr
+from installer_env.session import Session
+
+
+@pytest.mark.parametrize(
+    ("term", "tty", "expected"),
+    [
+        ("dumb", "/dev/tty1", True),
+        ("unknown", "/dev/pts/3", True),
+        ("", "/dev/tty1", True),
+        ("vt220", "/dev/ttyS0", True),
+        ("vt100", "/dev/ttyAMA0", True),
+        ("linux", "/dev/hvc0", True),
+        ("linux", "/dev/tty1", False),
+        ("xterm-256color", "/dev/pts/0", False),
+        ("linux", "/dev/ttyS", False),
+    ],
+)
+def test_plain_is_wanted_on_dumb_terminals_and_serial_lines(term: str, tty: str, expected: bool) -> None:
+    assert plain.wanted({"TERM": term}, tty) is expected
+
+
+def test_launcher_chooses_the_view() -> None:
+    vt = {"TERM": "linux"}
+    assert console.choose(vt, "/dev/tty1", force_plain=False) is console.View.SCREEN
+    assert console.choose(vt, "/dev/tty1", force_plain=True) is console.View.PLAIN
+    assert console.choose(vt, "/dev/ttyS0", force_plain=False) is console.View.PLAIN
+    assert console.choose(vt, None, force_plain=False) is console.View.ONCE
+    # A screen without a keyboard (stdin not a terminal) could only be looked at: plain text instead.
+    assert console.choose(vt, "/dev/tty1", force_plain=False, keyboard=False) is console.View.PLAIN
+
+
+def decode_text_qr(text: str, tmp_path: Path) -> list[str]:
+    image = pixels(parse(text))
+    png = tmp_path / "qr.png"
+    write_png(png, image)
+    return decode_qr(png)
+
+
+def test_render_has_the_status_and_a_qr_code_that_decodes(tmp_path: Path) -> None:
+    snap = screen_data.snapshot()
+    text = plain.render(snap, columns=100, rows=40, half_blocks=True)
+    assert screen_data.PASSWORD in text
+    assert "root@192.168.1.5" in text
+    assert decode_text_qr(text, tmp_path) == [qr.for_snapshot(snap).payload]
+
+
+def test_render_ascii_qr_for_terminals_without_half_blocks() -> None:
+    snap = screen_data.snapshot(network=screen_data.network(), tor=None)
+    text = plain.render(snap, columns=200, rows=100, half_blocks=False)
+    assert "##" in text
+    assert "\x1b" not in text
+    assert not {"█", "▀", "▄"} & set(text)
+
+
+def test_render_says_when_the_qr_code_does_not_fit() -> None:
+    text = plain.render(screen_data.snapshot(), columns=80, rows=24, half_blocks=True)
+    assert "QR code: needs" in text
+    assert "this terminal has 80x24" in text
+    assert "▀" not in text
+
+
+async def test_follow_prints_once_and_again_only_on_change() -> None:
+    session = Session(screen_data.snapshot())
+    out = io.StringIO()
+    task = asyncio.create_task(
+        plain.follow(session, out, columns=100, rows=40, half_blocks=True, settle=0.05)
+    )
+    try:
+        await asyncio.sleep(0.3)
+        first = out.getvalue()
+        assert first.count(plain.FOOTER) == 1
+        # A change the text does not show (the interface index) prints nothing.
+        eth0 = dataclasses.replace(screen_data.ETH0, index=7)
+        session.update(network=screen_data.network(eth0))
+        await asyncio.sleep(0.3)
+        assert out.getvalue() == first
+        # A new address prints the whole status again, once, even for a burst of changes.
+        wlan = screen_data.interface("wlan0", "10.1.2.3", index=3)
+        for i in range(5):
+            session.update(network=screen_data.network(eth0, dataclasses.replace(wlan, index=10 + i)))
+        await asyncio.sleep(0.4)
+        text = out.getvalue()
+        assert text.count(plain.FOOTER) == 2
+        assert "10.1.2.3" in text[len(first) :]
+    finally:
+        task.cancel()
+
+
+def test_plain_cli_follows_until_ctrl_c_then_hints_how_to_come_back(
+    tmp_path: Path, isolated_env: dict[str, str]
+) -> None:
+    env = dict(isolated_env, TERM="vt220", INSTALLER_ENV_SSH_PORT="2222")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "installer_env", "demo", "--plain", "--state-dir", str(tmp_path / "demo")],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        seen = ""
+        deadline = time.monotonic() + 20
+        while plain.FOOTER not in seen and time.monotonic() < deadline:
+            seen += proc.stdout.readline()
+        assert "Password" in seen
+        assert "NOT APPLIED" in seen
+        os.kill(proc.pid, signal.SIGINT)
+        rest, errors = proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, errors
+    assert console.RETURN_HINT in rest
+    assert "Traceback" not in errors
+
+
+def test_plain_and_status_paths_never_import_textual() -> None:
+    code = (
+        "import sys, installer_env.cli, installer_env.console, installer_env.plain\n"
+        "assert not {'textual', 'rich'} & {m.split('.')[0] for m in sys.modules}, 'textual imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

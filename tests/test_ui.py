@@ -1,0 +1,294 @@
+"""The console screen, driven by its keys and by session snapshots, as a person and the core use it."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+import screen_data
+from screen_tools import screen_text, wait_for
+
+from installer_env import qr, rotation
+from installer_env.config import Config
+from installer_env.session import Session, collect
+from installer_env.state import StateStore
+from installer_env.tor import TorStatus
+from installer_env.ui.app import InstallerApp
+from installer_env.ui.screens.help import HelpScreen
+from installer_env.ui.screens.main import MainScreen
+from installer_env.ui.screens.qr_fullscreen import QrScreen
+from installer_env.ui.widgets.password import PasswordBox
+from installer_env.ui.widgets.qr import QrView
+from installer_env.ui.widgets.tor import progress_bar
+
+WIDE, TALL, SMALL = (160, 50), (80, 60), (80, 24)
+
+
+def flat(text: str) -> str:
+    """The screen's text with line breaks and runs of spaces removed, for texts that may wrap."""
+    return "".join(text.split())
+
+
+async def test_main_screen_shows_password_addresses_keys_and_onion() -> None:
+    app = screen_data.app()
+    async with app.run_test(size=WIDE) as pilot:
+        await pilot.pause()
+        text = screen_text(app)
+        assert screen_data.PASSWORD in text
+        assert "ssh root@192.168.1.5" in text
+        assert "ssh root@[2001:db8::5]" in text
+        assert "ssh root@nixos-installer.local" in text
+        assert f"torify ssh root@{screen_data.ONION}" in text
+        assert screen_data.ED25519.fingerprint in text
+        assert screen_data.RSA.fingerprint in text
+        assert "listening on port 22" in text
+        assert isinstance(app.screen, MainScreen)
+        assert app.screen.has_class("-wide")
+
+
+@pytest.mark.parametrize(("size", "kind"), [(WIDE, "-wide"), (TALL, "-tall"), (SMALL, "-small")])
+async def test_layout_follows_the_terminal_size(size: tuple[int, int], kind: str) -> None:
+    app = screen_data.app()
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        assert app.screen.has_class(kind)
+        hint_shown = "Press q to show the QR code full screen." in screen_text(app)
+        assert hint_shown == (kind == "-small")
+        qr_lines = app.screen.query_one(QrView).lines
+        assert bool(qr_lines) == (kind != "-small")
+
+
+async def test_qr_on_the_main_screen_is_the_snapshots_payload() -> None:
+    snap = screen_data.snapshot()
+    app = screen_data.app(snap)
+    async with app.run_test(size=WIDE) as pilot:
+        await pilot.pause()
+        view = app.screen.query_one(QrView)
+        expected = qr.build(screen_data.PASSWORD, screen_data.ONION, snap.network.offered, 3)  # type: ignore[union-attr]
+        assert view.lines == qr.half_block_lines(expected.matrix, view.quiet_zone)
+        assert view.lines[0] in screen_text(app)
+
+
+async def test_address_added_appears_with_a_new_qr_code() -> None:
+    snap = screen_data.snapshot()
+    app = screen_data.app(snap)
+    async with app.run_test(size=WIDE) as pilot:
+        await pilot.pause()
+        before = app.screen.query_one(QrView).lines
+        wlan = screen_data.interface("wlan0", "10.1.2.3", index=3)
+        app.session.update(network=screen_data.network(screen_data.ETH0, wlan))
+        await wait_for(pilot, lambda: "ssh root@10.1.2.3" in screen_text(app))
+        assert "wlan0" in screen_text(app)
+        after = app.screen.query_one(QrView).lines
+        assert after != before
+        code = qr.build(
+            screen_data.PASSWORD, screen_data.ONION, ("192.168.1.5", "10.1.2.3", "[2001:db8::5]"), 3
+        )
+        assert after == qr.half_block_lines(code.matrix, app.screen.query_one(QrView).quiet_zone)
+
+
+async def test_tor_progress_bar_until_published() -> None:
+    app = screen_data.app(screen_data.snapshot(tor=None))
+    async with app.run_test(size=WIDE) as pilot:
+        await pilot.pause()
+        assert "starting..." in screen_text(app)
+        for percent, phase in ((10, "Finishing handshake"), (45, "Loading relay descriptors")):
+            status = TorStatus(
+                reachable=True,
+                bootstrap_percent=percent,
+                bootstrap_phase=phase,
+                onion_address=screen_data.ONION,
+            )
+            app.session.update(tor=status)
+            shown = f"{percent:3d}% {phase}"
+            await wait_for(pilot, lambda: shown in screen_text(app))  # noqa: B023
+            assert progress_bar(percent) in screen_text(app)
+        assert progress_bar(45) == "[" + "█" * 9 + "░" * 11 + "]"
+        app.session.update(tor=screen_data.TOR_PUBLISHED)
+        await wait_for(pilot, lambda: "published" in screen_text(app))
+        assert "░" not in screen_text(app)
+        assert f"torify ssh root@{screen_data.ONION}" in screen_text(app)
+
+
+async def test_tor_error_is_shown_in_words() -> None:
+    status = TorStatus(reachable=False, error="cannot reach tor's control socket /run/tor/control")
+    app = screen_data.app(screen_data.snapshot(tor=status))
+    async with app.run_test(size=WIDE) as pilot:
+        await pilot.pause()
+        assert "! cannot reach tor's control socket /run/tor/control" in screen_text(app)
+
+
+def live_config(tmp_path: Path) -> Config:
+    return screen_data.config(
+        state_dir=tmp_path / "state",
+        demo=True,
+        tor_enabled=False,
+        wifi_enabled=False,
+        ssh_host_keys=str(tmp_path / "no-keys" / "*.pub"),
+        ssh_port=2222,
+    )
+
+
+async def test_password_rotated_from_another_console_shows_up(tmp_path: Path) -> None:
+    cfg = live_config(tmp_path)
+    store = StateStore(cfg.state_dir)
+    first = rotation.rotate(cfg, store)
+    app = InstallerApp(cfg, store, Session(collect(cfg, store)))  # the real sources, the real state file
+    async with app.run_test(size=WIDE) as pilot:
+        await wait_for(pilot, lambda: first.password in screen_text(app))
+        # Another console: its own store object on the same directory, as a second process has.
+        second = rotation.rotate(cfg, StateStore(cfg.state_dir))
+        assert second.password != first.password
+        await wait_for(pilot, lambda: second.password in screen_text(app))
+        assert first.password not in screen_text(app)
+
+
+async def test_n_makes_a_new_password_through_the_core(tmp_path: Path) -> None:
+    cfg = live_config(tmp_path)
+    store = StateStore(cfg.state_dir)
+    first = rotation.rotate(cfg, store)
+    app = InstallerApp(cfg, store, Session(collect(cfg, store)), follow_sources=False)
+    async with app.run_test(size=WIDE) as pilot:
+        await pilot.press("n")
+        await wait_for(pilot, lambda: "generation 2" in screen_text(app))
+        state = store.read()
+        assert state is not None
+        assert state.generation == 2
+        assert state.password != first.password
+        assert state.password in screen_text(app)
+        assert not state.applied  # demo: never applied
+
+
+async def test_n_failure_is_a_message_not_a_crash(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    cfg = live_config(tmp_path)
+    cfg = dataclasses.replace(cfg, state_dir=blocker / "state")
+    app = screen_data.app(screen_data.snapshot(), cfg)
+    async with app.run_test(size=WIDE) as pilot:
+        await pilot.press("n")
+        await wait_for(pilot, lambda: "No new password" in screen_text(app))
+        assert flat("is not a directory") in flat(screen_text(app))
+        assert screen_data.PASSWORD in screen_text(app)  # the old one stays on screen
+
+
+@pytest.mark.parametrize("key", ["q", "f"])
+async def test_qr_full_screen_and_back(key: str) -> None:
+    app = screen_data.app()
+    async with app.run_test(size=WIDE) as pilot:
+        await pilot.press(key)
+        assert isinstance(app.screen, QrScreen)
+        view = app.screen.query_one(QrView)
+        assert view.quiet_zone == qr.QUIET_ZONE  # 160x50 has room for the full quiet zone
+        assert "Esc: back" in screen_text(app)
+        await pilot.press("escape")
+        assert isinstance(app.screen, MainScreen)
+
+
+async def test_qr_full_screen_uses_the_largest_quiet_zone_that_fits() -> None:
+    snap = screen_data.snapshot()
+    code = qr.build(screen_data.PASSWORD, screen_data.ONION, snap.network.offered, 3)  # type: ignore[union-attr]
+    rows = (code.modules + 2 * 2 + 1) // 2 + 1  # room for a quiet zone of 2 and the caption, not 3
+    app = screen_data.app(snap)
+    async with app.run_test(size=(100, rows)) as pilot:
+        await pilot.press("q")
+        assert app.screen.query_one(QrView).quiet_zone == 2
+
+
+async def test_qr_full_screen_too_small_says_so() -> None:
+    app = screen_data.app()
+    async with app.run_test(size=(40, 12)) as pilot:
+        await pilot.press("q")
+        assert app.screen.query_one(QrView).lines == []
+        assert "Enlarge it" in screen_text(app)
+
+
+@pytest.mark.parametrize("key", ["question_mark", "f1"])
+async def test_help_and_back(key: str) -> None:
+    app = screen_data.app()
+    async with app.run_test(size=SMALL) as pilot:
+        await pilot.press(key)
+        assert isinstance(app.screen, HelpScreen)
+        assert "quit to the shell" in screen_text(app)
+        await pilot.press("escape")
+        assert isinstance(app.screen, MainScreen)
+
+
+@pytest.mark.parametrize("key", ["x", "ctrl+c"])
+async def test_quit_keys_end_the_app(key: str) -> None:
+    app = screen_data.app()
+    async with app.run_test(size=SMALL) as pilot:
+        await pilot.press(key)
+        await pilot.pause()
+        assert not app.is_running
+    assert app.return_code == 0
+
+
+async def test_w_tells_how_to_get_wifi() -> None:
+    app = screen_data.app()
+    async with app.run_test(size=SMALL) as pilot:
+        await pilot.press("w")
+        await wait_for(pilot, lambda: "iwctl" in screen_text(app))
+
+
+async def test_s_without_a_terminal_to_hand_over_is_a_message() -> None:
+    app = screen_data.app()
+    async with app.run_test(size=SMALL) as pilot:
+        await pilot.press("s")
+        await wait_for(pilot, lambda: "Cannot open a shell here" in screen_text(app))
+        assert isinstance(app.screen, MainScreen)
+
+
+async def test_footer_lists_every_binding() -> None:
+    app = screen_data.app()
+    async with app.run_test(size=SMALL) as pilot:
+        await pilot.pause()
+        footer = screen_text(app).splitlines()[-1]
+        for label in ("w Wi-Fi", "n New password", "q QR code", "s Shell", "? Help", "x Quit"):
+            assert label in footer
+
+
+async def test_password_and_addresses_are_whole_at_80x24() -> None:
+    app = screen_data.app()
+    async with app.run_test(size=SMALL) as pilot:
+        await pilot.pause()
+        lines = screen_text(app).splitlines()
+        assert any(screen_data.PASSWORD in line for line in lines)
+        for host in ("192.168.1.5", "[2001:db8::5]"):
+            assert any(f"ssh root@{host}" in line for line in lines)
+
+
+async def test_missing_password_says_why() -> None:
+    app = screen_data.app(
+        screen_data.snapshot(password=None, password_problem="no password yet: log in on a console")
+    )
+    async with app.run_test(size=WIDE) as pilot:
+        await pilot.pause()
+        assert "no password yet: log in on a console" in screen_text(app)
+        assert app.screen.query_one(QrView).lines == []
+        assert app.screen.query_one(PasswordBox).has_class("-missing")
+
+
+async def test_bootstrapped_but_unpublished_onion_says_it_is_publishing() -> None:
+    status = TorStatus(
+        reachable=True, bootstrap_percent=100, bootstrap_phase="Done", onion_address=screen_data.ONION
+    )
+    app = screen_data.app(screen_data.snapshot(tor=status))
+    async with app.run_test(size=WIDE) as pilot:
+        await pilot.pause()
+        assert f"{progress_bar(100)} 100% publishing the onion service" in screen_text(app)
+
+
+def test_layout_arithmetic() -> None:
+    from installer_env.ui import layout
+
+    # Version 7 (45 modules): beside the text from 100 columns, only full screen on 80x24.
+    assert layout.choose(100, 37, 45) == layout.Layout(layout.Kind.WIDE, 2)
+    assert layout.choose(80, 24, 45) == layout.Layout(layout.Kind.SMALL, 0)
+    assert layout.choose(80, 60, 45) == layout.Layout(layout.Kind.TALL, 2)
+    assert layout.choose(160, 50, None).kind is layout.Kind.SMALL  # no code yet
+    assert layout.fullscreen_quiet_zone(160, 50, 45) == 4
+    assert layout.fullscreen_quiet_zone(80, 24, 45) == 1
+    assert layout.fullscreen_quiet_zone(80, 23, 45) == 0
+    assert layout.fullscreen_quiet_zone(80, 22, 45) is None

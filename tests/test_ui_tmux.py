@@ -1,0 +1,138 @@
+"""`installer-env demo` in a real terminal with TERM=linux: the QR code on screen decodes to the payload
+of the current state, and the keys that leave the app (shell, quit) work on a real tty."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from terminal_capture import Tmux, decode_qr, parse, pixels, write_png
+
+pytestmark = pytest.mark.skipif(
+    not (shutil.which("tmux") and shutil.which("zbarimg")), reason="needs tmux and zbar-tools"
+)
+
+COMMAND = [sys.executable, "-m", "installer_env"]
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    (tmp_path / "config.json").write_text("{}")
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(tmp_path),
+        "LANG": "C.UTF-8",
+        "TERM": "linux",  # 16 colours, 8 backgrounds: what a real VT offers
+        "SHELL": "/bin/sh",
+        "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+        "INSTALLER_ENV_CONFIG": str(tmp_path / "config.json"),
+        "INSTALLER_ENV_TOR_ENABLED": "0",
+        "INSTALLER_ENV_WIFI_ENABLED": "0",
+        "INSTALLER_ENV_SSH_PORT": "2222",
+        "INSTALLER_ENV_SSH_HOST_KEYS": str(tmp_path / "no-keys" / "*.pub"),
+    }
+
+
+@pytest.fixture
+def tmux(request: pytest.FixtureRequest) -> Iterator[Tmux]:
+    width, height = request.param
+    terminal = Tmux(f"installer-env-test-{os.getpid()}-{width}x{height}", width, height)
+    try:
+        yield terminal
+    finally:
+        terminal.close()
+
+
+def expected_payload(env: dict[str, str], state_dir: Path) -> str:
+    out = subprocess.run(
+        [*COMMAND, "status", "--json", "--state-dir", str(state_dir)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    payload: str = json.loads(out)["qr"]["payload"]
+    return payload
+
+
+@pytest.mark.parametrize(
+    ("tmux", "keys"),
+    [((100, 37), ()), ((80, 25), ("q",))],
+    indirect=["tmux"],
+    ids=["100x37-main-screen", "80x25-full-screen"],
+)
+def test_qr_on_a_linux_console_decodes_to_the_current_payload(
+    tmux: Tmux, keys: tuple[str, ...], env: dict[str, str], tmp_path: Path
+) -> None:
+    state_dir = tmp_path / "state"
+    tmux.start([*COMMAND, "demo", "--state-dir", str(state_dir)], env)
+    tmux.wait_for("x Quit")  # the footer: drawn once the app is up and takes keys
+    for key in keys:
+        tmux.keys(key)
+        tmux.wait_for("Esc: back")
+    captured = tmux.capture(colours=True)
+    assert "\x1b[" in captured  # colours came through
+    image = pixels(parse(captured))
+    png = tmp_path / "screen.png"
+    write_png(png, image)
+    assert decode_qr(png) == [expected_payload(env, state_dir)]
+
+
+@pytest.mark.parametrize("tmux", [(80, 24)], indirect=True)
+def test_shell_key_suspends_and_comes_back(tmux: Tmux, env: dict[str, str], tmp_path: Path) -> None:
+    tmux.start([*COMMAND, "demo", "--state-dir", str(tmp_path / "state")], env)
+    tmux.wait_for("x Quit")  # the footer: drawn once the app is up and takes keys
+    tmux.keys("s")
+    tmux.wait_for("Type exit to return")
+    tmux.keys("echo inside-the-shell", "Enter")
+    tmux.wait_for("inside-the-shell")
+    tmux.keys("exit", "Enter")
+    shown = tmux.wait_for("root password")
+    assert "x Quit" in shown
+
+
+@pytest.mark.parametrize("tmux", [(80, 24)], indirect=True)
+@pytest.mark.parametrize("key", ["x", "C-c"])
+def test_quitting_leaves_a_hint_to_come_back(
+    tmux: Tmux, key: str, env: dict[str, str], tmp_path: Path
+) -> None:
+    tmux.start([*COMMAND, "demo", "--state-dir", str(tmp_path / "state")], env)
+    tmux.wait_for("x Quit")  # the footer: drawn once the app is up and takes keys
+    tmux.keys(key)
+    shown = tmux.wait_for("EXITED")
+    assert "Type installer-env screen to return to the installer screen." in shown
+
+
+def test_screen_leaves_when_its_terminal_goes_away(env: dict[str, str], tmp_path: Path) -> None:
+    """A pty that is not the controlling terminal sends no SIGHUP when closed: the app must notice."""
+    master, slave = os.openpty()
+    proc = subprocess.Popen(
+        [*COMMAND, "demo", "--state-dir", str(tmp_path / "state")],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        start_new_session=True,
+    )
+    os.close(slave)
+    try:
+        seen = b""
+        deadline = time.monotonic() + 20
+        # The footer is drawn in every layout (a small pty may have no room for the QR code).
+        while b"Quit" not in seen and time.monotonic() < deadline:
+            if select.select([master], [], [], 0.1)[0]:
+                seen += os.read(master, 65536)
+        assert b"Quit" in seen
+        os.close(master)
+        proc.wait(timeout=10)
+    finally:
+        proc.kill()
+        proc.wait()
