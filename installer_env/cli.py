@@ -160,12 +160,18 @@ def ensure_sshd(config: Config) -> None:
 
 
 def run(config: Config, store: StateStore, plain: bool = False, rotate: bool = True) -> int:
+    rotation_problem = None
     if rotate:
-        rotation.on_login(config, store)
+        try:
+            rotation.on_login(config, store)
+        except InstallerEnvError as e:
+            # The screen comes up all the same: it still shows how to reach this machine (the old
+            # password, if there is one, still works) and says why there is no new one.
+            rotation_problem = str(e)
     if rotation.not_applied_reason(config) is None:
         # `sshd -T` and systemctl take a while: the screen comes up meanwhile and shows sshd live.
         threading.Thread(target=ensure_sshd, args=(config,), name="ensure-sshd", daemon=True).start()
-    return console.show(config, store, force_plain=plain)
+    return console.show(config, store, force_plain=plain, rotation_problem=rotation_problem)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import enum
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 
 from installer_env import plain
 from installer_env.config import Config
-from installer_env.session import Session, collect
+from installer_env.session import Session, Snapshot, collect
 from installer_env.state import StateStore
 
 RETURN_HINT = "Type installer-env screen to return to the installer screen."
@@ -55,25 +56,30 @@ def nested() -> bool:
     return bool(os.environ.get(NESTED_ENV))
 
 
-def show(config: Config, store: StateStore, *, force_plain: bool = False) -> int:
+def show(
+    config: Config, store: StateStore, *, force_plain: bool = False, rotation_problem: str | None = None
+) -> int:
+    def first_snapshot() -> Snapshot:
+        return dataclasses.replace(collect(config, store), rotation_problem=rotation_problem)
+
     view = choose(os.environ, tty_name(), force_plain, keyboard=sys.stdin.isatty())
     if view is View.ONCE:
         from installer_env import status
 
-        sys.stdout.write(status.to_text(collect(config, store)))
+        sys.stdout.write(status.to_text(first_snapshot()))
         return 0
     if view is View.PLAIN:
-        session = Session(collect(config, store))
+        session = Session(first_snapshot())
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(plain.run(config, store, session, sys.stdout))
         print(RETURN_HINT)
         return 0
-    return _screen(config, store)
+    return _screen(config, store, first_snapshot)
 
 
-def _screen(config: Config, store: StateStore) -> int:
+def _screen(config: Config, store: StateStore, first_snapshot: Callable[[], Snapshot]) -> int:
     with ThreadPoolExecutor(max_workers=1) as pool:
-        first = pool.submit(collect, config, store)
+        first = pool.submit(first_snapshot)
         from installer_env.ui.app import InstallerApp
 
         session = Session(first.result())

@@ -38,6 +38,8 @@ class Snapshot:
     network: NetworkSnapshot | None = None
     wifi: WifiStatus | None = None  # None when the Wi-Fi helper is disabled
     tor: TorStatus | None = None  # None when tor is disabled
+    # Why this console's login could not make a new password (the previous one, if any, still works).
+    rotation_problem: str | None = None
 
 
 def hostname() -> str:

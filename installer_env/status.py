@@ -123,8 +123,11 @@ def to_json(snap: Snapshot, qr_max_addrs: int = qr.DEFAULT_MAX_ADDRS) -> str:
 
 def _password_lines(snap: Snapshot) -> list[str]:
     pw = snap.password
+    failed = (
+        [f"             ! no new password: {literal(snap.rotation_problem)}"] if snap.rotation_problem else []
+    )
     if pw is None:
-        return [f"Password     (none) {literal(snap.password_problem or '')}".rstrip()]
+        return [f"Password     (none) {literal(snap.password_problem or '')}".rstrip(), *failed]
     # The state file is trusted less than our own code: every field is shown literally.
     lines = [f"Password     {literal(pw.password)}"]
     detail = (
@@ -135,7 +138,7 @@ def _password_lines(snap: Snapshot) -> list[str]:
     else:
         lines.append(f"             NOT APPLIED - {literal(pw.note)}")
         lines.append(f"             {detail}")
-    return lines
+    return lines + failed
 
 
 def _ssh_lines(snap: Snapshot) -> list[str]:

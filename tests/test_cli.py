@@ -228,3 +228,25 @@ def test_rotate_password_prints_no_secret(
     assert state["applied"] is True
     assert re.fullmatch(rf"new password for {throwaway_user.name} \(generation 1\)\n", result.stdout)
     assert state["password"] not in result.stdout + result.stderr
+
+
+def test_a_login_whose_rotation_fails_still_shows_how_to_get_in(
+    env: dict[str, str], os_release_installer: Path, make_config: MakeConfig
+) -> None:
+    """chpasswd failing at login: the old password is kept and shown, with the reason, not an exit."""
+    old = rotation.rotate(
+        make_config(state_dir=Path(env["INSTALLER_ENV_STATE_DIR"]), demo=True),
+        StateStore(Path(env["INSTALLER_ENV_STATE_DIR"])),
+    )
+    env = {
+        **env,
+        "INSTALLER_ENV_OS_RELEASE": str(os_release_installer),
+        "INSTALLER_ENV_CHPASSWD": "/nonexistent/chpasswd",
+    }
+    result = run_cli(env, "run")
+    assert result.returncode == 0, result.stderr
+    assert f"Password     {old.password}" in result.stdout
+    assert (
+        "! no new password: cannot set the password: /nonexistent/chpasswd is not installed" in result.stdout
+    )
+    assert StateStore(Path(env["INSTALLER_ENV_STATE_DIR"])).read() == old
