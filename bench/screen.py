@@ -5,7 +5,9 @@ Run as root from the checkout: .venv/bin/python bench/screen.py [--idle-seconds 
 - exec to first frame with the QR code: `installer-env demo` on a pty (100x37, TERM=linux) until
   the first half-block glyph arrives; median of several runs
 - RSS after start-up, from /proc
-- idle CPU: user+system time over --idle-seconds of nothing happening, as % of one core
+- idle CPU: user+system time over --idle-seconds of nothing happening, as % of one core; in clock
+  ticks (10 ms: 0.017 % of 60 s each, so +-1 tick is in the noise), and for the screen also from
+  /proc/<pid>/task/*/schedstat (nanoseconds on the CPU, all threads; not the baseline's children)
 - address change to screen: in a network namespace of its own with a veth, from `ip addr add` to
   the new address in the program's output
 
@@ -74,6 +76,14 @@ class PtyProcess:
         utime, stime, cutime, cstime = (int(f) for f in fields[11:15])
         return (utime + stime + cutime + cstime) / CLOCK_TICKS
 
+    def on_cpu_seconds(self) -> float:
+        """Time all threads of the process spent on a CPU, in nanoseconds from schedstat."""
+        total = 0
+        for task in Path(f"/proc/{self.proc.pid}/task").iterdir():
+            with contextlib.suppress(OSError):
+                total += int((task / "schedstat").read_text().split()[0])
+        return total / 1e9
+
     def rss_mib(self) -> float:
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
@@ -119,16 +129,18 @@ def first_frame(tmp: Path, runs: int) -> list[float]:
 
 def idle(
     argv: Sequence[str], env: dict[str, str], ready: Sequence[bytes], seconds: float
-) -> tuple[float, float]:
-    """(RSS MiB, % of one core) of a program left alone for `seconds` after it is up."""
+) -> tuple[float, float, float]:
+    """(RSS MiB, % of one core in clock ticks, % of one core from schedstat) of a program left alone
+    for `seconds` after it is up."""
     proc = PtyProcess(argv, env)
     try:
         proc.read_until(ready, timeout=20)
         proc.drain(3)  # let start-up work settle
-        before, start = proc.cpu_seconds(), time.perf_counter()
+        before, on_cpu_before, start = proc.cpu_seconds(), proc.on_cpu_seconds(), time.perf_counter()
         proc.drain(seconds)
         used, elapsed = proc.cpu_seconds() - before, time.perf_counter() - start
-        return proc.rss_mib(), used / elapsed * 100
+        on_cpu = proc.on_cpu_seconds() - on_cpu_before
+        return proc.rss_mib(), used / elapsed * 100, on_cpu / elapsed * 100
     finally:
         proc.close()
 
@@ -192,11 +204,12 @@ def main() -> int:
         tmp = Path(tmp_name)
         env = screen_env(tmp)
         print(f"exec to first frame with the QR code: {summary(first_frame(tmp, args.runs), 's')}")
-        rss, cpu = idle(screen_argv(tmp), env, QR_GLYPHS, args.idle_seconds)
-        base_rss, base_cpu = idle(baseline, env, [b"ssh root@"], args.idle_seconds)
+        rss, cpu, on_cpu = idle(screen_argv(tmp), env, QR_GLYPHS, args.idle_seconds)
+        base_rss, base_cpu, _ = idle(baseline, env, [b"ssh root@"], args.idle_seconds)
         print(f"RSS: screen {rss:.1f} MiB; baseline {base_rss:.1f} MiB")
         print(
-            f"idle CPU over {args.idle_seconds:g} s: screen {cpu:.3f} % of a core; baseline {base_cpu:.3f} %"
+            f"idle CPU over {args.idle_seconds:g} s: screen {cpu:.3f} % of a core"
+            f" ({on_cpu:.3f} % from schedstat); baseline {base_cpu:.3f} %"
         )
         if os.geteuid() == 0:
             change = address_change(screen_argv(tmp), env, QR_GLYPHS, args.runs)

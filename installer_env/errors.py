@@ -2,6 +2,22 @@
 
 from __future__ import annotations
 
+import errno
+from collections.abc import Mapping
+
+_OS_ERROR_WORDS = {
+    errno.EROFS: "the file system is read-only",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+    errno.ENOSPC: "no space left",
+}
+
+
+def os_error_words(e: OSError, specific: Mapping[int, str] | None = None) -> str:
+    """Why `e` happened, as a message to a person says it; `specific` words errnos for one caller."""
+    code = e.errno or 0
+    return (specific or {}).get(code) or _OS_ERROR_WORDS.get(code) or e.strerror or str(e)
+
 
 class InstallerEnvError(Exception):
     """Base class: the message is shown as is, never with a traceback."""

@@ -1,4 +1,4 @@
-"""Network interfaces and the addresses offered for ssh: netlink (pyroute2) for links and addresses,
+"""Network interfaces and the addresses offered for ssh: netlink (`netlink.py`) for links and addresses,
 udev (pyudev) for what the hardware is and for NICs being plugged in or out.
 
 `read()` is the one-shot view for `status`; `watch()` turns netlink and udev events into snapshots,
@@ -9,20 +9,17 @@ a namespace they create.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
-import contextlib
-import ctypes
+import errno
 import ipaddress
 import logging
-import os
-import threading
-from collections.abc import AsyncGenerator, Callable, Iterable, Iterator
+import socket
+from collections.abc import AsyncGenerator, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pyroute2 import AsyncIPRoute
-from pyroute2.netlink.rtnl import RTMGRP_IPV4_IFADDR, RTMGRP_IPV6_IFADDR, RTMGRP_LINK
+from installer_env import netlink
+from installer_env.netlink import Addr, Link
 
 if TYPE_CHECKING:
     import pyudev
@@ -32,7 +29,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEBOUNCE_SECONDS = 0.05  # a DHCP lease or a plugged NIC is a burst of events a few ms apart
-NETNS_DIR = Path("/run/netns")
 
 # linux/if.h and linux/if_addr.h
 IFF_UP = 0x1
@@ -54,7 +50,6 @@ _ADDRESS_FLAGS = (
 )
 _NOT_OFFERED_FLAGS = frozenset({"tentative", "dadfailed", "deprecated", "temporary"})
 _SCOPES = {0: "global", 200: "site", 253: "link", 254: "host", 255: "nowhere"}
-_CLONE_NEWNET = 0x40000000
 
 
 @dataclass(frozen=True)
@@ -119,9 +114,6 @@ class NetworkSnapshot:
 
 
 def _text(value: Any) -> str | None:
-    # pyroute2 hands over bytes when they are not UTF-8 (interface names may be any bytes).
-    if isinstance(value, bytes):
-        value = value.decode("utf-8", errors="backslashreplace")
     return value if isinstance(value, str) and value else None
 
 
@@ -177,42 +169,37 @@ def why_not_offered(interface: Interface, address: Address) -> str | None:
     return "not routable"
 
 
-def _address(msg: Any, reachable: bool) -> Address | None:
-    family = {2: "ipv4", 10: "ipv6"}.get(msg.get("family"))
+def _address(msg: Addr, reachable: bool) -> Address | None:
+    family = {int(socket.AF_INET): "ipv4", int(socket.AF_INET6): "ipv6"}.get(msg.family)
     # IFA_ADDRESS is the peer on point-to-point links; IFA_LOCAL is then our own address.
-    text = _text(msg.get_attr("IFA_LOCAL")) or _text(msg.get_attr("IFA_ADDRESS"))
+    text = netlink.ip_text(msg.attrs.get(netlink.IFA_LOCAL)) or netlink.ip_text(
+        msg.attrs.get(netlink.IFA_ADDRESS)
+    )
     if family is None or text is None:
         return None
-    flags_attr = msg.get_attr("IFA_FLAGS")
-    bits = flags_attr if isinstance(flags_attr, int) else int(msg.get("flags") or 0)
-    flags = _flag_names(bits, family)
-    scope_number = int(msg.get("scope") or 0)
+    flags_attr = netlink.u32(msg.attrs.get(netlink.IFA_FLAGS))
+    flags = _flag_names(flags_attr if flags_attr is not None else msg.flags, family)
     return Address(
         address=text,
-        prefixlen=int(msg.get("prefixlen") or 0),
+        prefixlen=msg.prefixlen,
         family=family,
-        scope=_SCOPES.get(scope_number, str(scope_number)),
+        scope=_SCOPES.get(msg.scope, str(msg.scope)),
         flags=flags,
         offered=reachable and _offerable(family, text, flags),
     )
 
 
-def _link_kind(msg: Any) -> str | None:
-    info = msg.get_attr("IFLA_LINKINFO")
-    return _text(info.get_attr("IFLA_INFO_KIND")) if info is not None else None
-
-
-def _interfaces(links: list[Any], addrs: list[Any], hardware: HardwareCache) -> tuple[Interface, ...]:
-    by_index: dict[int, list[Any]] = {}
+def _interfaces(links: list[Link], addrs: list[Addr], hardware: HardwareCache) -> tuple[Interface, ...]:
+    by_index: dict[int, list[Addr]] = {}
     for msg in addrs:
-        by_index.setdefault(int(msg.get("index") or 0), []).append(msg)
+        by_index.setdefault(msg.index, []).append(msg)
     result = []
-    for link in sorted(links, key=lambda m: int(m.get("index") or 0)):
-        index = int(link.get("index") or 0)
-        name = _text(link.get_attr("IFLA_IFNAME")) or f"#{index}"
-        flags = int(link.get("flags") or 0)
+    for link in sorted(links, key=lambda m: m.index):
+        index = link.index
+        name = netlink.text(link.attrs.get(netlink.IFLA_IFNAME)) or f"#{index}"
+        flags = link.flags
         up, carrier, loopback = bool(flags & IFF_UP), bool(flags & IFF_LOWER_UP), bool(flags & IFF_LOOPBACK)
-        kind = _link_kind(link)
+        kind = netlink.link_kind(link)
         described, wireless = hardware.lookup(index, name, kind)
         addresses = tuple(
             a
@@ -225,8 +212,8 @@ def _interfaces(links: list[Any], addrs: list[Any], hardware: HardwareCache) -> 
                 index=index,
                 state="up" if up else "down",
                 carrier=carrier,
-                operstate=(_text(link.get_attr("IFLA_OPERSTATE")) or "unknown").lower(),
-                mac=_text(link.get_attr("IFLA_ADDRESS")) if not loopback else None,
+                operstate=netlink.operstate(link),
+                mac=netlink.mac_text(link.attrs.get(netlink.IFLA_ADDRESS)) if not loopback else None,
                 kind=kind,
                 loopback=loopback,
                 wireless=wireless,
@@ -322,10 +309,8 @@ class HardwareCache:
 # --- one-shot read -------------------------------------------------------------------------------
 
 
-async def _dump(ipr: AsyncIPRoute, hardware: HardwareCache) -> NetworkSnapshot:
-    links = [m async for m in await ipr.link("dump")]
-    addrs = [m async for m in await ipr.addr("dump")]
-    interfaces = _interfaces(links, addrs, hardware)
+def _dump(requests: socket.socket, hardware: HardwareCache) -> NetworkSnapshot:
+    interfaces = _interfaces(netlink.links(requests), netlink.addrs(requests), hardware)
     return NetworkSnapshot(interfaces=interfaces, offered=offered_hosts(interfaces))
 
 
@@ -334,51 +319,16 @@ def _problem(e: BaseException, netns: str | None) -> NetworkSnapshot:
     return NetworkSnapshot(interfaces=(), offered=(), problem=f"cannot read network interfaces{where}: {e}")
 
 
-def _check_netns(netns: str | None) -> None:
-    # pyroute2 would create a missing namespace; a typo must not make an empty one.
-    if netns is not None and not (NETNS_DIR / netns).exists():
-        raise FileNotFoundError(f"no network namespace {netns!r} in {NETNS_DIR}")
-
-
-async def read_async(netns: str | None = None) -> NetworkSnapshot:
+def read(netns: str | None = None) -> NetworkSnapshot:
+    """Interfaces and offered hosts now. Never raises for a netlink failure: see `problem`."""
     try:
-        _check_netns(netns)
-        async with AsyncIPRoute(netns=netns, flags=0) as ipr:
-            return await _dump(ipr, HardwareCache(use_udev=netns is None))
+        with netlink.open_socket(netlink.NETLINK_ROUTE, netns=netns) as requests:
+            return _dump(requests, HardwareCache(use_udev=netns is None))
     except Exception as e:  # netlink refused or the namespace is gone: shown, not raised
         return _problem(e, netns)
 
 
-def read(netns: str | None = None) -> NetworkSnapshot:
-    """Interfaces and offered hosts now. Never raises for a netlink failure: see `problem`."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(read_async(netns))
-    # Called from inside an event loop (a view at start-up): a loop of its own in a thread.
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, read_async(netns)).result()
-
-
 # --- live -----------------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def _entered(netns: str) -> Iterator[None]:
-    """Switch the calling thread (only it) into a network namespace."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-    target = os.open(NETNS_DIR / netns, os.O_RDONLY)
-    try:
-        if libc.setns(target, _CLONE_NEWNET) != 0:
-            raise OSError(ctypes.get_errno(), f"cannot enter network namespace {netns!r}")
-        try:
-            yield
-        finally:
-            libc.setns(own, _CLONE_NEWNET)
-    finally:
-        os.close(target)
-        os.close(own)
 
 
 def udev_source() -> str:
@@ -401,23 +351,7 @@ def open_udev_monitor(netns: str | None = None) -> pyudev.Monitor:
         monitor.start()
         return monitor
 
-    if netns is None:
-        return start()
-    result: list[pyudev.Monitor | BaseException] = []
-
-    def in_namespace() -> None:
-        try:
-            with _entered(netns):
-                result.append(start())
-        except BaseException as e:
-            result.append(e)
-
-    thread = threading.Thread(target=in_namespace, name="udev-netns")
-    thread.start()
-    thread.join()
-    if isinstance(result[0], BaseException):
-        raise result[0]
-    return result[0]
+    return start() if netns is None else netlink.in_namespace(netns, start)
 
 
 @dataclass
@@ -426,12 +360,19 @@ class _Changes:
 
     event: asyncio.Event = field(default_factory=asyncio.Event)
     hardware: bool = False
+    failure: OSError | None = None  # the netlink event socket broke: raised by watch()
 
 
-async def _netlink_events(events: AsyncIPRoute, changes: _Changes) -> None:
-    while True:
-        async for _msg in events.get():
+def _drain_netlink(events: socket.socket, changes: _Changes) -> None:
+    try:
+        while events.recv(netlink.RECEIVE_BUFFER, socket.MSG_DONTWAIT | socket.MSG_TRUNC):
             changes.event.set()
+    except BlockingIOError:
+        pass
+    except OSError as e:
+        if e.errno != errno.ENOBUFS:
+            changes.failure = e
+        changes.event.set()  # ENOBUFS: events were lost while we were busy; the next dump has them all
 
 
 def _drain_udev(monitor: pyudev.Monitor, changes: _Changes, on_event: Callable[[str, str], None]) -> None:
@@ -450,45 +391,42 @@ async def watch(
 
     `on_udev_event(action, name)` is told of each udev net event (for tests and logs).
     """
-    _check_netns(netns)
     changes = _Changes()
     hardware = HardwareCache(use_udev=netns is None)
     loop = asyncio.get_running_loop()
-    monitor: pyudev.Monitor | None = None
-    try:
-        monitor = open_udev_monitor(netns)
-    except Exception as e:  # netlink still covers links and addresses; only descriptions go stale
-        log.warning("no udev events for network devices: %s", e)
-    async with (
-        AsyncIPRoute(netns=netns, flags=0) as events,
-        AsyncIPRoute(netns=netns, flags=0) as requests,
+    groups = netlink.RTMGRP_LINK | netlink.RTMGRP_IPV4_IFADDR | netlink.RTMGRP_IPV6_IFADDR
+    with (
+        netlink.open_socket(netlink.NETLINK_ROUTE, groups, netns) as events,
+        netlink.open_socket(netlink.NETLINK_ROUTE, netns=netns) as requests,
     ):
-        await events.bind(RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR)
-        reader = asyncio.create_task(_netlink_events(events, changes), name="netlink-events")
-        reader.add_done_callback(lambda _: changes.event.set())  # wake up to re-raise its failure
+        monitor: pyudev.Monitor | None = None
+        try:
+            monitor = open_udev_monitor(netns)
+        except Exception as e:  # netlink still covers links and addresses; only descriptions go stale
+            log.warning("no udev events for network devices: %s", e)
+        loop.add_reader(events.fileno(), _drain_netlink, events, changes)
         if monitor is not None:
             loop.add_reader(monitor.fileno(), _drain_udev, monitor, changes, on_udev_event or _log_udev)
         try:
-            last = await _dump(requests, hardware)
+            last = _dump(requests, hardware)
             yield last
             while True:
                 await changes.event.wait()
-                if reader.done():
-                    reader.result()
-                    raise ConnectionError("netlink event stream ended")
+                if changes.failure is not None:
+                    raise ConnectionError(f"netlink event stream broke: {changes.failure}")
                 await asyncio.sleep(debounce)
                 changes.event.clear()  # events from here on lead to one more dump
                 if changes.hardware:
                     changes.hardware = False
                     hardware.forget()
-                snap = await _dump(requests, hardware)
+                snap = _dump(requests, hardware)
                 if snap != last:
                     last = snap
                     yield snap
         finally:
             if monitor is not None:
                 loop.remove_reader(monitor.fileno())
-            reader.cancel()
+            loop.remove_reader(events.fileno())
 
 
 def _log_udev(action: str, name: str) -> None:

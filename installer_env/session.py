@@ -112,7 +112,8 @@ def read_password(store: StateStore) -> tuple[PasswordState | None, str | None]:
 
 
 async def follow_password(store: StateStore, session: Session) -> None:
-    """Another console rotating the password shows up here within half a second."""
+    """Another console rotating the password shows up here at once (half a second at most while
+    the state directory does not exist yet)."""
     async for _ in store.watch(interval=0.5):
         state, problem = read_password(store)
         session.update(password=state, password_problem=problem)
@@ -156,11 +157,21 @@ async def run_sources(config: Config, store: StateStore, session: Session) -> No
             group.create_task(supervise(name, source, session), name=f"source-{name}")
 
 
-async def follow_sshd(config: Config, session: Session, interval: float = 2.0) -> None:
-    """sshd rarely changes; a look at /proc every two seconds costs next to nothing."""
+async def follow_sshd(
+    config: Config, session: Session, interval: float = 2.0, full_look_every: float = 30.0
+) -> None:
+    """sshd starting or stopping shows within `interval`: whether its port listens is one netlink
+    question (microseconds). The whole look (host keys, sshd processes, `sshd -T` after a failed
+    one) runs when that changes, and every `full_look_every` seconds for what changes without it."""
+    loop = asyncio.get_running_loop()
+    last_full_look = loop.time()
     while True:
         await asyncio.sleep(interval)
-        # A known port skips `sshd -T`; after a failed one, ask again (sshd may since be set up).
         current = session.snapshot.ssh
+        listening = current.port in sshd.listening_ports()
+        if listening == current.listening and loop.time() - last_full_look < full_look_every:
+            continue
+        last_full_look = loop.time()
+        # A known port skips `sshd -T`; after a failed one, ask again (sshd may since be set up).
         port = current.port if current.port_known else None
         session.update(ssh=await asyncio.to_thread(sshd.status, config, port))

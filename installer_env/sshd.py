@@ -1,7 +1,7 @@
 """sshd: is it there, running and listening, on which port, and with which host keys.
 
-Listening is read from /proc/net/tcp{,6} rather than by connecting, so watching the state does not
-fill sshd's log with aborted connections.
+Listening is asked of the kernel (netlink sock_diag, else /proc/net/tcp{,6}) rather than found by
+connecting, so watching the state does not fill sshd's log with aborted connections.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import stat
 import subprocess
 from dataclasses import dataclass, field
 
+from installer_env import netlink
 from installer_env.config import Config
 from installer_env.errors import SshdError
 
@@ -169,6 +170,15 @@ def effective_port(config: Config, binary: str | None) -> tuple[int, str | None]
 
 
 def listening_ports() -> set[int]:
+    """TCP ports something listens on: asked over netlink (cheap enough to ask every few seconds),
+    read from /proc/net/tcp{,6} where netlink's sock_diag is not available."""
+    try:
+        return netlink.listening_tcp_ports()
+    except OSError:
+        return _listening_ports_from_proc()
+
+
+def _listening_ports_from_proc() -> set[int]:
     ports: set[int] = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:

@@ -20,11 +20,14 @@ from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from installer_env.errors import StateDirError
+from installer_env.dirwatch import DirectoryChanges
+from installer_env.errors import StateDirError, os_error_words
 
 STATE_FILE = "state.json"
 LOCK_FILE = "state.lock"
 FORMAT_VERSION = 1
+# inotify sees every rename on a local file system; a look once a minute is only a safety net.
+WATCH_RECHECK_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -39,16 +42,15 @@ class PasswordState:
     note: str = ""  # why the password was not applied; empty when it was
 
 
+_DIRECTORY_WORDS = {
+    errno.ENOTDIR: "a path component is not a directory",
+    errno.EEXIST: "it exists and is not a directory",
+    errno.ENOENT: "it does not exist and cannot be created there",
+}
+
+
 def _explain(e: OSError, what: str, where: Path) -> StateDirError:
-    reason = {
-        errno.EROFS: "the file system is read-only",
-        errno.EACCES: "permission denied",
-        errno.EPERM: "permission denied",
-        errno.ENOSPC: "no space left",
-        errno.ENOTDIR: "a path component is not a directory",
-        errno.EEXIST: "it exists and is not a directory",
-        errno.ENOENT: "it does not exist and cannot be created there",
-    }.get(e.errno or 0, e.strerror or str(e))
+    reason = os_error_words(e, _DIRECTORY_WORDS)
     return StateDirError(
         f"cannot {what} state directory {where}: {reason} "
         "(set INSTALLER_ENV_STATE_DIR or --state-dir to a writable directory)"
@@ -156,19 +158,40 @@ class StateStore:
     async def watch(self, interval: float = 0.5) -> AsyncGenerator[PasswordState | None, None]:
         """Yield the state now and after every replacement (another console rotating it).
 
-        An unreadable or damaged file yields None; `read()` says why.
+        Woken by inotify on the directory, so an idle screen costs nothing; `interval` is how often
+        to look while the directory cannot be watched (it does not exist yet). An unreadable or
+        damaged file yields None; `read()` says why.
         """
         last: tuple[int, int, int, int] | bool | None = False
-        while True:
-            sig = self.signature()
-            if sig != last:
-                last = sig
-                try:
-                    current = self.read()
-                except StateDirError:
-                    current = None
-                yield current
-            await asyncio.sleep(interval)
+        changes: DirectoryChanges | None = None
+        try:
+            while True:
+                if changes is None or not changes.alive:
+                    if changes is not None:
+                        changes.close()
+                    # Watch first, then read: a rotation in between is then not missed.
+                    changes = self._changes()
+                sig = self.signature()
+                if sig != last:
+                    last = sig
+                    try:
+                        current = self.read()
+                    except StateDirError:
+                        current = None
+                    yield current
+                if changes is None:
+                    await asyncio.sleep(interval)
+                else:
+                    await changes.wait(timeout=WATCH_RECHECK_SECONDS)
+        finally:
+            if changes is not None:
+                changes.close()
+
+    def _changes(self) -> DirectoryChanges | None:
+        try:
+            return DirectoryChanges(self.directory)
+        except OSError:  # no directory yet, or no inotify watches left: look every `interval`
+            return None
 
 
 def _password_state(raw: object) -> PasswordState:

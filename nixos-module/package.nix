@@ -7,7 +7,6 @@
   qrcode,
   stem,
   pyudev,
-  pyroute2,
   dbus-fast,
   xkcdpass,
   pytestCheckHook,
@@ -36,7 +35,6 @@ buildPythonApplication {
     qrcode
     stem
     pyudev
-    pyroute2
     dbus-fast
     xkcdpass
   ];

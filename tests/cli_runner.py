@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 COMMAND = [sys.executable, "-m", "installer_env"]
 
@@ -22,3 +25,34 @@ def run_cli(
         timeout=timeout,
         check=False,
     )
+
+
+@contextmanager
+def started_cli(
+    env: dict[str, str],
+    *args: str,
+    stdin: int = subprocess.DEVNULL,
+    stdout: int = subprocess.DEVNULL,
+    stderr: int = subprocess.DEVNULL,
+) -> Iterator[subprocess.Popen[str]]:
+    """A CLI process that may stay up (a screen), in a session of its own; on leaving, what still
+    runs of its process group is stopped (SIGTERM, then SIGKILL)."""
+    process = subprocess.Popen(
+        [*COMMAND, *args],
+        env=env,
+        stdin=stdin,
+        stdout=stdout,
+        stderr=stderr,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()

@@ -77,6 +77,13 @@ TOR_PUBLISHED = TorStatus(
     published=True,
 )
 
+TOR_BOOTSTRAPPING = TorStatus(
+    reachable=True,
+    bootstrap_percent=45,
+    bootstrap_phase="Loading relay descriptors",
+    onion_address=ONION,
+)
+
 
 def snapshot(**changes: Any) -> Snapshot:
     base = Snapshot(

@@ -16,6 +16,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from qrimage import zbar_decode
+
 SGR = re.compile(r"\x1b\[([0-9;]*)m")
 # Light is white or bright white (ANSI 7/15, as SGR 37/97/47/107 or 256-colour 7/15); all else is dark.
 LIGHT = {7, 15}
@@ -133,10 +135,8 @@ def write_png(path: Path, image: Sequence[Sequence[bool]], scale: int = 6, borde
 
 
 def decode_qr(path: Path) -> list[str]:
-    result = subprocess.run(
-        ["zbarimg", "--quiet", "--raw", str(path)], capture_output=True, text=True, check=False
-    )
-    return [line for line in result.stdout.splitlines() if line]
+    """The payload of each QR code zbarimg finds in the image, one entry a code."""
+    return [line for line in zbar_decode(path).decode("utf-8").splitlines() if line]
 
 
 class Tmux:

@@ -6,16 +6,14 @@ import json
 import os
 import pty
 import re
-import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from cli_runner import COMMAND, run_cli
+from cli_runner import run_cli, started_cli
 from conftest import MakeConfig
 from realssh import ThrowawayUser
 
@@ -114,30 +112,7 @@ def _state_file(env: dict[str, str]) -> Path:
     return Path(env["INSTALLER_ENV_STATE_DIR"]) / STATE_FILE
 
 
-@contextmanager
-def _started(args: list[str], env: dict[str, str], stdin: int | None) -> Iterator[subprocess.Popen[bytes]]:
-    """A CLI process that may stay up (a screen); stopped with its whole process group."""
-    process = subprocess.Popen(
-        [*COMMAND, *args],
-        env=env,
-        stdin=stdin if stdin is not None else subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        yield process
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-
-
-def _wait_for(path: Path, process: subprocess.Popen[bytes], seconds: float = 20) -> bool:
+def _wait_for(path: Path, process: subprocess.Popen[str], seconds: float = 20) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if path.exists():
@@ -157,7 +132,7 @@ def test_demo_never_applies(
     demo_env["INSTALLER_ENV_OS_RELEASE"] = str(os_release_installer)  # even on a live installer
     shadow = throwaway_user.shadow_hash()
     state_file = runtime / f"installer-env-demo-{os.getuid()}" / STATE_FILE
-    with _started(["demo", "--force-apply"], demo_env, None) as process:
+    with started_cli(demo_env, "demo", "--force-apply") as process:
         assert _wait_for(state_file, process)
     state = json.loads(state_file.read_text())["password"]
     assert state["applied"] is False
@@ -183,8 +158,8 @@ def test_login_acts_only_on_configured_consoles_and_never_over_ssh(
 ) -> None:
     tty, name = terminal
     state_file = _state_file(env)
-    cases: list[tuple[str, dict[str, str], int | None]] = [
-        ("stdin is not a terminal", dict(env, INSTALLER_ENV_CONSOLES=name), None),
+    cases: list[tuple[str, dict[str, str], int]] = [
+        ("stdin is not a terminal", dict(env, INSTALLER_ENV_CONSOLES=name), subprocess.DEVNULL),
         ("a terminal that is not a configured console", dict(env, INSTALLER_ENV_CONSOLES="tty1,ttyS0"), tty),
         (
             "an ssh session",
@@ -194,13 +169,13 @@ def test_login_acts_only_on_configured_consoles_and_never_over_ssh(
         ("an ssh session (SSH_TTY)", dict(env, INSTALLER_ENV_CONSOLES=name, SSH_TTY=f"/dev/{name}"), tty),
     ]
     for why, case_env, stdin in cases:
-        with _started(["login"], case_env, stdin) as process:
+        with started_cli(case_env, "login", stdin=stdin) as process:
             assert process.wait(30) == 0, why
         assert not state_file.exists(), why
         assert not state_file.parent.exists(), why
 
     # The same terminal as a configured console does act: a password appears.
-    with _started(["login"], dict(env, INSTALLER_ENV_CONSOLES=f"tty1,{name}"), tty) as process:
+    with started_cli(dict(env, INSTALLER_ENV_CONSOLES=f"tty1,{name}"), "login", stdin=tty) as process:
         assert _wait_for(state_file, process)
 
 

@@ -81,6 +81,18 @@ async def following(namespace: Namespace) -> AsyncIterator[Follower]:
     assert task.cancelled(), "the follower stopped by itself"
 
 
+def bare_snapshot(net: NetworkSnapshot | None = None) -> Snapshot:
+    """A session snapshot with nothing but `net`: no password, no sshd."""
+    return Snapshot(
+        hostname="test",
+        mdns_name=None,
+        password=None,
+        password_problem=None,
+        ssh=sshd.SshdStatus(installed=False, running=False, listening=False, port=22),
+        network=net,
+    )
+
+
 def iface(snap: NetworkSnapshot, name: str) -> Interface | None:
     return next((i for i in snap.interfaces if i.name == name), None)
 
@@ -266,13 +278,7 @@ async def test_udev_reports_net_devices_added_and_removed(netns: Namespace) -> N
 
 async def test_follow_keeps_the_session_current(netns: Namespace) -> None:
     netns.add_veth("va", "vb")
-    start = Snapshot(
-        hostname="test",
-        mdns_name=None,
-        password=None,
-        password_problem=None,
-        ssh=sshd.SshdStatus(installed=False, running=False, listening=False, port=22),
-    )
+    start = bare_snapshot()
     session = Session(start)
     task = asyncio.create_task(network.follow(session, netns.name))
     try:
@@ -316,14 +322,7 @@ def test_hostile_interface_names_stay_literal(netns: Namespace, tmp_path: Path) 
     snap = network.read(netns.name)
     assert {i.name for i in snap.interfaces} >= set(hostile)
     assert snap.offered == ("192.0.2.99",)
-    view = Snapshot(
-        hostname="test",
-        mdns_name=None,
-        password=None,
-        password_problem=None,
-        ssh=sshd.SshdStatus(installed=False, running=False, listening=False, port=22),
-        network=snap,
-    )
+    view = bare_snapshot(snap)
     text = status.to_text(view)
     assert "\x1b" not in text
     assert "\u202e" not in text
@@ -362,14 +361,7 @@ def test_fifty_addresses(netns: Namespace, count: int, tmp_path: Path) -> None:
     snap = network.read(netns.name)
     assert snap.offered[: len(v4)] == tuple(v4)  # IPv4 first, in the kernel's order
     assert sorted(snap.offered[len(v4) :]) == sorted(f"[{a}]" for a in v6)  # IPv6: newest first
-    view = Snapshot(
-        hostname="test",
-        mdns_name=None,
-        password=None,
-        password_problem=None,
-        ssh=sshd.SshdStatus(installed=False, running=False, listening=False, port=22),
-        network=snap,
-    )
+    view = bare_snapshot(snap)
     code = qr.for_snapshot(view, max_addrs=qr.DEFAULT_MAX_ADDRS)
     assert code.addrs == tuple(v4[: qr.DEFAULT_MAX_ADDRS])
     assert code.omitted_addrs == count - qr.DEFAULT_MAX_ADDRS

@@ -68,6 +68,24 @@ def _nix_env(tmp: Path) -> dict[str, str]:
     return env
 
 
+EVAL = ("--eval", "--strict", "--json", "--readonly-mode")
+
+
+def run_nix_instantiate(
+    tmp: Path, *args: str, timeout: float = 60, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """nix-instantiate with `args`, its state kept in `tmp`; the caller looks at the result."""
+    return subprocess.run(
+        [_nix_instantiate(), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=_nix_env(tmp),
+        check=False,
+    )
+
+
 def _nixpkgs_lib() -> Path:
     raw = os.environ.get("NIXPKGS_LIB")
     if not raw:
@@ -99,25 +117,8 @@ class EvalError(Exception):
 
 def nix_eval(tmp_path: Path, file: Path, *args: str) -> Any:
     """`nix-instantiate --eval --strict --json` of `file`, called with nixpkgs' lib and `args`."""
-    result = subprocess.run(
-        [
-            _nix_instantiate(),
-            "--eval",
-            "--strict",
-            "--json",
-            "--readonly-mode",
-            str(file),
-            "--arg",
-            "lib",
-            f'import "{_nixpkgs_lib()}"',
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=_nix_env(tmp_path),
-        check=False,
-    )
+    lib = f'import "{_nixpkgs_lib()}"'
+    result = run_nix_instantiate(tmp_path, *EVAL, str(file), "--arg", "lib", lib, *args, timeout=120)
     if result.returncode != 0:
         raise EvalError(result.stderr)
     return json.loads(result.stdout)
@@ -150,29 +151,14 @@ def test_every_nix_file_parses(tmp_path: Path) -> None:
     )
     assert set(files) >= DELIVERED_NIX, f"missing: {sorted(DELIVERED_NIX - set(files))}"
     for name in files:
-        result = subprocess.run(
-            [_nix_instantiate(), "--parse", name],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env=_nix_env(tmp_path),
-            check=False,
-        )
+        result = run_nix_instantiate(tmp_path, "--parse", name, cwd=ROOT)
         assert result.returncode == 0, f"{name} does not parse:\n{result.stderr}"
 
 
 def test_the_parse_check_catches_broken_nix(tmp_path: Path) -> None:
     broken = tmp_path / "broken.nix"
     broken.write_text("{ config, ... }: { services.foo = { enable = true; }\n")
-    result = subprocess.run(
-        [_nix_instantiate(), "--parse", str(broken)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=_nix_env(tmp_path),
-        check=False,
-    )
+    result = run_nix_instantiate(tmp_path, "--parse", str(broken))
     assert result.returncode != 0
 
 
@@ -380,22 +366,7 @@ def test_flake_exposes_package_module_images_and_checks(tmp_path: Path) -> None:
 
 
 def test_vm_test_script_compiles_and_looks_where_the_tool_writes(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [
-            _nix_instantiate(),
-            "--eval",
-            "--strict",
-            "--json",
-            "--readonly-mode",
-            "--expr",
-            f"(import {VM_TEST_NIX}).testScript",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=_nix_env(tmp_path),
-        check=False,
-    )
+    result = run_nix_instantiate(tmp_path, *EVAL, "--expr", f"(import {VM_TEST_NIX}).testScript")
     assert result.returncode == 0, result.stderr
     script = json.loads(result.stdout)
     compile(script, str(VM_TEST_NIX), "exec")  # a SyntaxError fails here, not an hour into a VM run

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import screen_data
+from cli_runner import started_cli
 from terminal_capture import decode_qr, parse, pixels, write_png
 
 from installer_env import console, plain, qr
@@ -110,15 +111,8 @@ def test_plain_cli_follows_until_ctrl_c_then_hints_how_to_come_back(
     tmp_path: Path, isolated_env: dict[str, str]
 ) -> None:
     env = dict(isolated_env, TERM="vt220", INSTALLER_ENV_SSH_PORT="2222")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "installer_env", "demo", "--plain", "--state-dir", str(tmp_path / "demo")],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    command = ("demo", "--plain", "--state-dir", str(tmp_path / "demo"))
+    with started_cli(env, *command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
         assert proc.stdout is not None
         seen = ""
         deadline = time.monotonic() + 20
@@ -128,8 +122,6 @@ def test_plain_cli_follows_until_ctrl_c_then_hints_how_to_come_back(
         assert "NOT APPLIED" in seen
         os.kill(proc.pid, signal.SIGINT)
         rest, errors = proc.communicate(timeout=10)
-    finally:
-        proc.kill()
     assert proc.returncode == 0, errors
     assert console.RETURN_HINT in rest
     assert "Traceback" not in errors

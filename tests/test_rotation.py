@@ -7,6 +7,7 @@ import json
 import multiprocessing
 import multiprocessing.synchronize
 import os
+import shutil
 import stat
 import time
 from pathlib import Path
@@ -177,6 +178,35 @@ async def test_watch_sees_another_process_rotating_within_a_second(make_config: 
         state = await asyncio.wait_for(anext(watch), timeout=1.0)
         assert state is not None
         assert state.generation == generation
+    await watch.aclose()
+
+
+async def test_watch_is_woken_by_the_rotation_not_by_a_timer(make_config: MakeConfig) -> None:
+    config = make_config()
+    store = StateStore(config.state_dir)
+    store.prepare()
+    watch = store.watch(interval=3600)  # were it looking on a timer, it would not look again for an hour
+    assert await anext(watch) is None
+    await _rotate_in_other_process(config)
+    state = await asyncio.wait_for(anext(watch), timeout=1.0)
+    assert state is not None
+    assert state.generation == 1
+    await watch.aclose()
+
+
+async def test_watch_follows_a_state_directory_made_later_and_made_again(make_config: MakeConfig) -> None:
+    config = make_config()
+    store = StateStore(config.state_dir)
+    assert not config.state_dir.exists()
+    watch = store.watch(interval=0.1)
+    assert await anext(watch) is None
+    for _ in range(2):
+        await _rotate_in_other_process(config)
+        state = await asyncio.wait_for(anext(watch), timeout=1.0)
+        assert state is not None
+        assert state.generation == 1
+        shutil.rmtree(config.state_dir)  # gone: the watch looks again until it is back
+        assert await asyncio.wait_for(anext(watch), timeout=1.0) is None
     await watch.aclose()
 
 

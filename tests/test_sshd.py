@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import secrets
+import socket
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,7 +18,7 @@ from realssh import SshServer, ThrowawayUser, free_port
 
 from installer_env import rotation, sshd, status
 from installer_env.errors import SshdError
-from installer_env.session import collect
+from installer_env.session import Session, collect, follow_sshd
 from installer_env.state import StateStore
 
 KEYGEN_LINE = re.compile(r"^(\d+) (SHA256:[A-Za-z0-9+/]+) .* \(([A-Z0-9-]+)\)$")
@@ -53,6 +56,45 @@ def test_status_sees_the_listening_sshd_and_its_port(sshd_server: SshServer, mak
     assert f"listening on port {sshd_server.port}" in status.to_text(
         collect(config, StateStore(config.state_dir))
     )
+
+
+def test_netlink_and_proc_agree_on_listening_ports(sshd_server: SshServer) -> None:
+    assert sshd_server.port in sshd.listening_ports()
+    assert sshd.listening_ports() == sshd._listening_ports_from_proc()
+
+
+async def test_follower_sees_sshd_stop_and_a_listener_come_back_without_a_full_look(
+    make_config: MakeConfig, tmp_path: Path
+) -> None:
+    server = SshServer(tmp_path / "sshd")
+    server.start()
+    try:
+        config = make_config(
+            sshd="/usr/sbin/sshd", sshd_config=server.config, ssh_host_keys=f"{server.host_key}.pub"
+        )
+        session = Session(collect(config, StateStore(config.state_dir)))
+        assert session.snapshot.ssh.listening
+        # Only the cheap listening check runs on the timer here: the change alone triggers a full look.
+        follower = asyncio.create_task(follow_sshd(config, session, interval=0.1, full_look_every=3600))
+        try:
+            server.stop()
+            await _until(session, lambda ssh: not ssh.listening)
+            with socket.create_server(("127.0.0.1", server.port)):
+                ssh = await _until(session, lambda ssh: ssh.listening)
+                assert ssh.port == server.port
+                assert [k.type for k in ssh.host_keys] == ["ED25519"]
+        finally:
+            follower.cancel()
+    finally:
+        server.stop()
+
+
+async def _until(session: Session, check: Callable[[sshd.SshdStatus], bool]) -> sshd.SshdStatus:
+    async with asyncio.timeout(2.0):
+        async for snap in session.snapshots():
+            if check(snap.ssh):
+                return snap.ssh
+    raise AssertionError("snapshots ended")
 
 
 def test_status_says_when_nothing_listens_on_the_configured_port(

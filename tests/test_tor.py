@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 from conftest import MakeConfig
+from realssh import free_port
 from stem.control import Controller
 from stem.response import ControlMessage
 
@@ -33,7 +34,7 @@ from installer_env import rotation, status, tor
 from installer_env.config import Config
 from installer_env.session import Session, collect, follow_password, follow_sshd, supervise
 from installer_env.state import StateStore
-from installer_env.tor import TorStatus
+from installer_env.tor import TorStatus, control, service
 
 TOR = shutil.which("tor", path=os.environ.get("PATH", "") + ":/usr/sbin")
 pytestmark = pytest.mark.skipif(TOR is None, reason="tor is not installed (scripts/dev test installs it)")
@@ -42,13 +43,6 @@ SSH_PORT = 2222  # the onion maps to it; nothing needs to listen there for these
 
 
 # --- helpers ---------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def hashed_control_password(password: str) -> str:
@@ -244,8 +238,8 @@ async def test_events_from_stems_threads_update_the_snapshot(make_config: MakeCo
     words it) reach the snapshot from stem's threads."""
     config = make_config(tor_enabled=True, ssh_port=SSH_PORT)
     session = Session(collect(config, StateStore(config.state_dir)))
-    follower = tor._Follower(config, session)
-    connection = tor._Connection(follower)
+    follower = service._Follower(config, session)
+    connection = service._Connection(follower)
     follower.current = connection
     key = tor.OnionKey.generate()
     follower.service_id = service_id(TorStatus(onion_address=key.address))
@@ -601,5 +595,5 @@ def test_json_keys(launch_config: Config) -> None:
 
 
 def test_logging_of_stem_is_muted_after_use() -> None:
-    tor._stem()
+    control.import_stem()
     assert logging.getLogger("stem").getEffectiveLevel() >= logging.WARNING

@@ -17,12 +17,6 @@ from installer_env.ui.widgets.password import PasswordBox
 CP437 = frozenset(bytes(range(0x20, 0x7F)).decode("cp437") + bytes(range(0x80, 0x100)).decode("cp437"))
 SIZES = [(80, 24), (80, 25), (100, 37), (160, 50), (80, 60), (40, 12)]
 VIEWS = {"main": (), "qr": ("q",), "help": ("question_mark",), "message": ("w",)}
-BOOTSTRAPPING = TorStatus(
-    reachable=True,
-    bootstrap_percent=45,
-    bootstrap_phase="Loading relay descriptors",
-    onion_address=screen_data.ONION,
-)
 
 
 def test_cp437_set_is_the_console_font() -> None:
@@ -36,7 +30,9 @@ def test_cp437_set_is_the_console_font() -> None:
 async def test_every_glyph_on_screen_is_in_the_console_font(
     size: tuple[int, int], view: str, tor: str
 ) -> None:
-    snap = screen_data.snapshot(tor=BOOTSTRAPPING if tor == "bootstrapping" else screen_data.TOR_PUBLISHED)
+    snap = screen_data.snapshot(
+        tor=screen_data.TOR_BOOTSTRAPPING if tor == "bootstrapping" else screen_data.TOR_PUBLISHED
+    )
     app = screen_data.app(snap)
     async with app.run_test(size=size) as pilot:
         await pilot.press(*VIEWS[view])

@@ -12,8 +12,6 @@ from typing import Any
 import pytest
 import screen_data
 
-from installer_env.tor import TorStatus
-
 SnapCompare = Callable[..., bool]
 SIZES = [(80, 24), (100, 37), (160, 50)]
 
@@ -25,13 +23,8 @@ def test_main(snap_compare: SnapCompare, size: tuple[int, int]) -> None:
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_tor_bootstrapping(snap_compare: SnapCompare, size: tuple[int, int]) -> None:
-    tor = TorStatus(
-        reachable=True,
-        bootstrap_percent=45,
-        bootstrap_phase="Loading relay descriptors",
-        onion_address=screen_data.ONION,
-    )
-    assert snap_compare(screen_data.app(screen_data.snapshot(tor=tor)), terminal_size=size)
+    snap = screen_data.snapshot(tor=screen_data.TOR_BOOTSTRAPPING)
+    assert snap_compare(screen_data.app(snap), terminal_size=size)
 
 
 @pytest.mark.parametrize("size", [*SIZES, (80, 25)], ids=lambda s: f"{s[0]}x{s[1]}")

@@ -5,22 +5,20 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import select
 import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from terminal_capture import Tmux, decode_qr, parse, pixels, write_png
+from cli_runner import COMMAND, run_cli, started_cli
+from terminal_capture import Tmux, decode_qr, parse, pixels, tmux_session, write_png
 
 pytestmark = pytest.mark.skipif(
     not (shutil.which("tmux") and shutil.which("zbarimg")), reason="needs tmux and zbar-tools"
 )
-
-COMMAND = [sys.executable, "-m", "installer_env"]
 
 
 @pytest.fixture
@@ -44,22 +42,15 @@ def env(tmp_path: Path) -> dict[str, str]:
 @pytest.fixture
 def tmux(request: pytest.FixtureRequest) -> Iterator[Tmux]:
     width, height = request.param
-    terminal = Tmux(f"installer-env-test-{os.getpid()}-{width}x{height}", width, height)
-    try:
-        yield terminal
-    finally:
-        terminal.close()
+    # A socket of its own each time: the previous test's server may still be exiting.
+    socket = f"installer-env-test-{os.getpid()}-{secrets.token_hex(4)}"
+    yield from tmux_session(socket, width, height)
 
 
 def expected_payload(env: dict[str, str], state_dir: Path) -> str:
-    out = subprocess.run(
-        [*COMMAND, "status", "--json", "--state-dir", str(state_dir)],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    payload: str = json.loads(out)["qr"]["payload"]
+    result = run_cli(env, "status", "--json", "--state-dir", str(state_dir))
+    assert result.returncode == 0, result.stderr
+    payload: str = json.loads(result.stdout)["qr"]["payload"]
     return payload
 
 
@@ -114,16 +105,9 @@ def test_quitting_leaves_a_hint_to_come_back(
 def test_screen_leaves_when_its_terminal_goes_away(env: dict[str, str], tmp_path: Path) -> None:
     """A pty that is not the controlling terminal sends no SIGHUP when closed: the app must notice."""
     master, slave = os.openpty()
-    proc = subprocess.Popen(
-        [*COMMAND, "demo", "--state-dir", str(tmp_path / "state")],
-        stdin=slave,
-        stdout=slave,
-        stderr=slave,
-        env=env,
-        start_new_session=True,
-    )
-    os.close(slave)
-    try:
+    command = ("demo", "--state-dir", str(tmp_path / "state"))
+    with started_cli(env, *command, stdin=slave, stdout=slave, stderr=slave) as proc:
+        os.close(slave)
         seen = b""
         deadline = time.monotonic() + 20
         # The footer is drawn in every layout (a small pty may have no room for the QR code).
@@ -133,6 +117,26 @@ def test_screen_leaves_when_its_terminal_goes_away(env: dict[str, str], tmp_path
         assert b"Quit" in seen
         os.close(master)
         proc.wait(timeout=10)
-    finally:
-        proc.kill()
-        proc.wait()
+
+
+@pytest.mark.parametrize("tmux", [(100, 37)], indirect=True)
+def test_a_lone_escape_and_a_resize_reach_the_idle_screen(
+    tmux: Tmux, env: dict[str, str], tmp_path: Path
+) -> None:
+    """The input thread sleeps without a timeout while idle: a lone Esc still needs its short pause
+    to be told from an escape sequence, and a resize still redraws."""
+    tmux.start([*COMMAND, "demo", "--state-dir", str(tmp_path / "state")], env)
+    shown = tmux.wait_for("x Quit")
+    assert "▀" in shown or "▄" in shown  # 100x37: the QR code beside or above the text
+    time.sleep(1)  # idle: the input thread is asleep
+    tmux.keys("?")
+    tmux.wait_for("Esc: back")
+    tmux.keys("Escape")
+    shown = tmux.wait_for("root password")
+    assert "Esc: back" not in shown
+    tmux._tmux("resize-window", "-t", "t", "-x", "120", "-y", "45")
+    # Redrawn for the new size: the footer moves to the new last row.
+    deadline = time.monotonic() + 20
+    while "x Quit" not in (rows := tmux.capture().splitlines() + [""] * 45)[44]:
+        assert time.monotonic() < deadline, "not redrawn after the resize:\n" + "\n".join(rows)
+        time.sleep(0.1)

@@ -6,7 +6,11 @@ DBUS_SYSTEM_BUS_ADDRESS, as on a machine whose iwd is the fake.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import shutil
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -15,8 +19,10 @@ import pytest
 import screen_data
 from conftest import HOME_PASSPHRASE
 from fake_iwd import AccessPoint, FakeIwd, PrivateBus
+from rich.cells import cell_len
 from rich.color import Color, ColorType
 from screen_tools import screen_text, strips, wait_for
+from terminal_capture import Tmux
 from test_ui_console import CP437
 from textual.app import App
 from textual.pilot import Pilot
@@ -30,8 +36,8 @@ from installer_env.ui.screens.main import MainScreen
 from installer_env.ui.screens.wifi import WifiScreen
 from installer_env.ui.screens.wifi_connect import ConfirmDialog, ConnectDialog
 from installer_env.ui.widgets.passphrase import PassphraseInput
-from installer_env.ui.widgets.wifi_lists import KnownList, NetworkList, signal_bars
-from installer_env.wifi import IwdClient
+from installer_env.ui.widgets.wifi_lists import KnownList, NetworkList, network_row, signal_bars
+from installer_env.wifi import IwdClient, WifiNetwork
 
 SMALL, MEDIUM = (80, 24), (100, 37)
 PASS = HOME_PASSPHRASE
@@ -249,6 +255,28 @@ async def test_open_network_connects_without_a_dialog(iwd: FakeIwd, system_bus: 
         await wait_for(pilot, lambda: "Connected to cafe." in screen_text(app))
         assert iwd.state.agent_requests == []
         assert "on  connected to cafe" in screen_text(app)
+
+
+async def test_known_network_whose_passphrase_changed_says_how_to_go_on(
+    iwd: FakeIwd, system_bus: PrivateBus
+) -> None:
+    iwd.add_known(iwd.air[0], "the old passphrase")
+    app = wifi_app()
+    async with app.run_test(size=SMALL) as pilot:
+        await open_wifi(pilot)
+        await highlight(pilot, "home")
+        await pilot.press("enter")  # known: iwd uses the saved passphrase, no dialog
+        await wait_for(pilot, lambda: "f forgets it" in screen_text(app))
+        assert isinstance(app.screen, WifiScreen)
+        assert iwd.state.agent_requests == []
+        await pilot.press("f", "y")
+        await wait_for(pilot, lambda: "Forgot home." in screen_text(app))
+        await highlight(pilot, "home")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConnectDialog))
+        await type_text(pilot, PASS)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "Connected to home." in screen_text(app))
 
 
 async def test_enterprise_network_is_refused_in_words(iwd: FakeIwd, system_bus: PrivateBus) -> None:
@@ -548,6 +576,21 @@ async def test_an_ssid_too_wide_for_its_column_is_cut_with_dots_and_whole_in_the
         assert "\\x1b" * 16 + "end" in flat(screen_text(app))
 
 
+def test_rows_keep_their_columns_for_any_name() -> None:
+    """Names D-Bus cannot carry still render safely: undecodable bytes (as surrogate escapes),
+    wide characters, an empty name."""
+    names = ["caf\udce9", "\u7121\u7dda" * 5, "", "x" * 80, MARKUP]
+    rows = [
+        network_row(WifiNetwork(f"/n/{i}", name, "psk", -61.0, False, False), 30).plain
+        for i, name in enumerate(names)
+    ]
+    assert rows[0].startswith("caf\\udce9 ")
+    assert rows[3].startswith("x" * 27 + "...")
+    assert rows[4].startswith(MARKUP)
+    assert {cell_len(row[: row.index("WPA")]) for row in rows} == {32}  # 30 + the gap, every row
+    assert all(f"WPA       {signal_bars(3)}  -61 dBm" in row for row in rows)
+
+
 # ---------------------------------------------------------------- console font and colours
 
 
@@ -617,6 +660,68 @@ async def test_problem_screens_use_the_console_font(kind: str, bus: PrivateBus) 
             assert not non_ansi_colours(app)
     finally:
         await fake.stop()
+
+
+# ---------------------------------------------------------------- a real terminal
+
+
+async def pane(tmux: Tmux, text: str, timeout: float = 20.0) -> str:
+    """What the terminal shows once `text` is in it; waits without blocking the fake iwd's loop."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while text not in (shown := tmux.capture()):
+        if loop.time() > deadline:
+            raise AssertionError(f"{text!r} never appeared; the pane shows:\n{shown}")
+        await asyncio.sleep(0.1)
+    return shown
+
+
+@pytest.mark.skipif(not shutil.which("tmux"), reason="needs tmux")
+async def test_keys_on_a_linux_console(iwd: FakeIwd, bus: PrivateBus, tmp_path: Path) -> None:
+    """The demo in tmux with TERM=linux: F2 and Ctrl-T as a console sends them, the passphrase only
+    masked or on request, and nowhere once connected (screen, state directory)."""
+    (tmp_path / "config.json").write_text("{}")
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(tmp_path),
+        "LANG": "C.UTF-8",
+        "TERM": "linux",
+        "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+        "DBUS_SYSTEM_BUS_ADDRESS": bus.address,
+        "INSTALLER_ENV_CONFIG": str(tmp_path / "config.json"),
+        "INSTALLER_ENV_TOR_ENABLED": "0",
+        "INSTALLER_ENV_WIFI_ENABLED": "1",
+        "INSTALLER_ENV_SSH_PORT": "2222",
+        "INSTALLER_ENV_SSH_HOST_KEYS": str(tmp_path / "no-keys" / "*.pub"),
+    }
+    state_dir = tmp_path / "state"
+    tmux = Tmux(f"installer-env-wifi-{os.getpid()}", *SMALL)
+    try:
+        tmux.start([sys.executable, "-m", "installer_env", "demo", "--state-dir", str(state_dir)], env)
+        await pane(tmux, "x Quit")
+        tmux.keys("w")
+        await pane(tmux, "Scan done: 4 networks in range.")
+        tmux.keys("Enter")
+        await pane(tmux, "Passphrase (hidden: F2 shows it)")
+        tmux.keys("-l", PASS)
+        assert PASS not in await pane(tmux, "*" * len(PASS))
+        tmux.keys("F2")
+        await pane(tmux, PASS)
+        tmux.keys("C-t")
+        await pane(tmux, "Passphrase (hidden: F2 shows it)")
+        assert PASS not in tmux.capture()
+        tmux.keys("Enter")
+        shown = await pane(tmux, "Connected to home.")
+        assert PASS not in shown
+        assert "*" * len(PASS) not in shown
+        assert iwd.state.passphrases_received == [PASS]
+        for path in state_dir.rglob("*"):
+            if path.is_file():
+                assert PASS.encode() not in path.read_bytes(), path
+        tmux.keys("Escape")
+        await pane(tmux, "n New password")
+    finally:
+        tmux.close()
 
 
 # ---------------------------------------------------------------- pictures

@@ -6,7 +6,6 @@ import asyncio
 import dataclasses
 import json
 import logging
-import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -16,6 +15,7 @@ from typing import TypeVar
 import pytest
 from conftest import HOME_PASSPHRASE, MakeConfig
 from fake_iwd import AccessPoint, FakeIwd, PrivateBus
+from netns import Namespace
 
 from installer_env import status as status_view
 from installer_env.config import Config
@@ -489,22 +489,19 @@ asyncio.run(main())
 """
 
 
-def test_udev_hint_sees_an_interface_appear() -> None:
+def test_udev_hint_sees_an_interface_appear(netns: Namespace) -> None:
     """A USB dongle is a new net device: the hint fires. Checked in a network namespace of our own."""
-    ns = f"iet-wifi-{os.getpid()}"
-    subprocess.run(["ip", "netns", "add", ns], check=True)
+    probe = subprocess.Popen(
+        ["ip", "netns", "exec", netns.name, sys.executable, "-c", UDEV_PROBE],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
-        probe = subprocess.Popen(
-            ["ip", "netns", "exec", ns, sys.executable, "-c", UDEV_PROBE],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
         assert probe.stdout is not None
         assert probe.stdout.readline().strip() == "watching"
-        subprocess.run(
-            ["ip", "-n", ns, "link", "add", "dongle0", "type", "veth", "peer", "name", "dongle1"], check=True
-        )
+        netns.ip("link", "add", "dongle0", "type", "veth", "peer", "name", "dongle1")
         assert probe.stdout.readline().strip() == "interface event"
         assert probe.wait(10) == 0
     finally:
-        subprocess.run(["ip", "netns", "del", ns], check=False)
+        probe.kill()
+        probe.wait()

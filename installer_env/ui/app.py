@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import os
-import select
 import subprocess
 import sys
 from typing import ClassVar
 
 from textual.app import App, SuspendNotSupported
 from textual.binding import Binding, BindingType
+from textual.driver import Driver
+from textual.drivers.linux_driver import LinuxDriver
 from textual.reactive import var
 from textual.screen import Screen
 
@@ -20,12 +21,10 @@ from installer_env.console import NESTED_ENV
 from installer_env.errors import InstallerEnvError
 from installer_env.session import Session, Snapshot, run_sources
 from installer_env.state import StateStore
+from installer_env.ui.driver import QuietLinuxDriver
 from installer_env.ui.screens.help import HelpScreen
 from installer_env.ui.screens.main import MainScreen
 from installer_env.ui.screens.qr_fullscreen import QrScreen
-from installer_env.ui.screens.wifi import WifiScreen
-
-HANGUP_CHECK_SECONDS = 2.0
 
 
 class InstallerApp(App[None]):
@@ -57,26 +56,28 @@ class InstallerApp(App[None]):
         self.set_reactive(InstallerApp.snapshot, session.snapshot)
         self.theme = "ansi-dark"
 
+        if session.snapshot.rotation_problem:
+            self.message = f"No new password: {session.snapshot.rotation_problem}"
+
     def get_default_screen(self) -> Screen[None]:
         return MainScreen(self.config)
 
     def on_mount(self) -> None:
-        if self.follow_sources:
-            self.run_worker(
-                run_sources(self.config, self.store, self.session), name="sources", exit_on_error=False
-            )
         self.run_worker(self._follow_session(), name="snapshots")
-        if not self.is_headless:
-            self.set_interval(HANGUP_CHECK_SECONDS, self._exit_on_hangup)
+        if self.follow_sources:
+            # The first snapshot was just collected: starting the sources (netlink, udev, inotify)
+            # can wait until it is on screen, where their set-up would delay the first frame.
+            self.call_after_refresh(self._start_sources)
 
-    def _exit_on_hangup(self) -> None:
-        # A terminal that went away without SIGHUP (not our controlling tty) leaves stdin at EOF,
-        # and the input thread would spin on it: leave instead.
-        poller = select.poll()
-        poller.register(sys.stdin.fileno(), select.POLLIN)
-        for _, events in poller.poll(0):
-            if events & (select.POLLHUP | select.POLLERR | select.POLLNVAL):
-                self.exit(return_code=1)
+    def _start_sources(self) -> None:
+        self.run_worker(
+            run_sources(self.config, self.store, self.session), name="sources", exit_on_error=False
+        )
+
+    def get_driver_class(self) -> type[Driver]:
+        # Ours sleeps while the console is idle and leaves when the terminal goes away.
+        driver = super().get_driver_class()
+        return QuietLinuxDriver if driver is LinuxDriver else driver
 
     async def _follow_session(self) -> None:
         async for snap in self.session.snapshots():
@@ -84,13 +85,20 @@ class InstallerApp(App[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # The Wi-Fi screen needs the footer's room for its own keys; these are one Esc away.
-        return not (isinstance(self.screen, WifiScreen) and action in ("wifi", "new_password", "qr", "shell"))
+        return not (self._on_wifi_screen() and action in ("wifi", "new_password", "qr", "shell"))
+
+    def _on_wifi_screen(self) -> bool:
+        # The Wi-Fi screen (and dbus-fast with it) is imported on its first visit, not before the first frame.
+        screens = sys.modules.get("installer_env.ui.screens.wifi")
+        return screens is not None and isinstance(self.screen, screens.WifiScreen)
 
     def action_wifi(self) -> None:
         if not self.config.wifi_enabled:
             self.message = "The Wi-Fi helper is off (wifi_enabled). In a shell (s): iwctl station wlan0 ..."
             return
-        if not isinstance(self.screen, WifiScreen):
+        if not self._on_wifi_screen():
+            from installer_env.ui.screens.wifi import WifiScreen
+
             self.push_screen(WifiScreen())
 
     def action_new_password(self) -> None:
@@ -104,7 +112,7 @@ class InstallerApp(App[None]):
         except InstallerEnvError as e:
             self.message = f"No new password: {e}"
             return
-        self.session.update(password=state, password_problem=None)
+        self.session.update(password=state, password_problem=None, rotation_problem=None)
         if state.applied:
             self.message = f"New password set (generation {state.generation}); the old one no longer works."
         else:

@@ -163,7 +163,10 @@ class IwdClient:
         where = self._bus_address or os.environ.get("DBUS_SYSTEM_BUS_ADDRESS") or SYSTEM_BUS_SOCKET
         try:
             bus = MessageBus(bus_address=self._bus_address, bus_type=BusType.SYSTEM)
-            self._bus = await asyncio.wait_for(bus.connect(), self._call_timeout)
+            # asyncio.timeout, not wait_for, here and below: on 3.11 wait_for can lose a
+            # cancellation that arrives as the result does.
+            async with asyncio.timeout(self._call_timeout):
+                self._bus = await bus.connect()
         except PermissionError:
             raise WifiError(WifiErrorKind.NO_PERMISSION, MSG_NO_PERMISSION) from None
         except (OSError, EOFError, TimeoutError, ValueError) as e:
@@ -190,7 +193,8 @@ class IwdClient:
         if bus.connected:
             bus.disconnect()
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(_disconnected(bus), 2.0)
+                async with asyncio.timeout(2.0):
+                    await _disconnected(bus)
 
     async def __aenter__(self) -> "IwdClient":
         await self.open()
@@ -228,7 +232,8 @@ class IwdClient:
             flags=MessageFlag.NO_AUTOSTART,
         )
         try:
-            reply = await asyncio.wait_for(bus.call(msg), timeout or self._call_timeout)
+            async with asyncio.timeout(timeout or self._call_timeout):
+                reply = await bus.call(msg)
         except TimeoutError:
             raise WifiError(WifiErrorKind.TIMEOUT, "iwd did not answer in time.") from None
         except (OSError, EOFError) as e:
@@ -444,7 +449,8 @@ class IwdClient:
                     last = current
                     yield current
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._changed.wait(), refresh)
+                    async with asyncio.timeout(refresh):
+                        await self._changed.wait()
                 # A scan or a restart changes many objects at once: take them in one read.
                 await asyncio.sleep(0.05)
         finally:
@@ -634,7 +640,8 @@ class IwdClient:
                     raise await self._translate(e, "Registering the passphrase agent") from None
             self._agent.offer(network_path, passphrase)
             try:
-                await asyncio.wait_for(start(), timeout)
+                async with asyncio.timeout(timeout):
+                    await start()
             except TimeoutError:
                 await self._abort(station)
                 raise WifiError(

@@ -23,7 +23,8 @@ def read_status(bus_address: str | None = None, timeout: float = 3.0) -> WifiSta
         client = IwdClient(bus_address, call_timeout=timeout)
         try:
             await client.open()
-            return await asyncio.wait_for(client.status(), timeout)
+            async with asyncio.timeout(timeout):  # not wait_for: it can lose a cancellation on 3.11
+                return await client.status()
         except WifiError as e:
             return WifiStatus.unavailable(e)
         except TimeoutError:

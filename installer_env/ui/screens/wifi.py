@@ -347,6 +347,10 @@ class WifiScreen(Screen[None]):
                     self.app.push_screen(
                         ConnectDialog(self.client, network, self.device_name), self._connected
                     )
+                stale = e.kind in (WifiErrorKind.WRONG_PASSPHRASE, WifiErrorKind.FAILED)
+                if stale and network.known and network.security == "psk":  # iwd used the saved one
+                    hint = "If its passphrase changed: f forgets it, then Enter asks for the new one."
+                    raise WifiError(e.kind, f"{e.message} {hint}") from None
                 raise
             return f"Connected to {literal(status.connected.ssid if status.connected else network.ssid)}."
 

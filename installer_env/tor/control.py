@@ -1,0 +1,258 @@
+"""Talking to tor over its control connection: which tor, connecting and authenticating, bootstrap
+progress, adding the onion service. All of stem is here, imported on first use (it is slow to import
+and barely maintained), and it runs in worker threads with a deadline, never on the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from installer_env.config import Config
+from installer_env.tor.keyfile import tor_dir
+from installer_env.tor.model import MODE_LAUNCHED, MODE_SYSTEM, TorProblem, os_words
+from installer_env.tor.onion import KEY_TYPE, OnionKey
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+VIRTUAL_PORT = 22  # what `torify ssh root@<id>.onion` connects to
+CONTROL_SOCKET = "control"  # the launched tor's control socket, in tor_dir()
+CALL_TIMEOUT = 15.0
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    mode: str
+    socket_path: Path | None = None
+    port: int | None = None
+
+    @property
+    def label(self) -> str:
+        return str(self.socket_path) if self.socket_path is not None else f"127.0.0.1:{self.port}"
+
+    @property
+    def describe(self) -> str:
+        if self.mode == MODE_LAUNCHED:
+            return f"this tool's tor (control socket {self.label})"
+        kind = "socket" if self.socket_path is not None else "port"
+        return f"the system tor's control {kind} {self.label}"
+
+
+def choose_endpoint(config: Config, system_seen: bool = False) -> Endpoint:
+    """The system tor when it is configured and there, else a tor of our own.
+
+    `system_seen` keeps a follower on the system tor while it restarts (its socket is gone for a
+    moment), rather than starting a second tor with the same key. The demo never touches the
+    system tor.
+    """
+    if not config.demo:
+        if config.tor_control_port is not None:
+            return Endpoint(MODE_SYSTEM, port=config.tor_control_port)
+        path = config.tor_control_socket
+        if path is not None and (system_seen or path.exists()):
+            return Endpoint(MODE_SYSTEM, socket_path=path)
+    return Endpoint(MODE_LAUNCHED, socket_path=tor_dir(config) / CONTROL_SOCKET)
+
+
+def import_stem() -> Any:
+    """Import stem on first use; its logger is muted because it traces every control message,
+    ADD_ONION's private key included."""
+    import stem
+    import stem.connection
+    import stem.control
+
+    logging.getLogger("stem").setLevel(logging.WARNING)
+    return stem
+
+
+# --- connecting ------------------------------------------------------------------------------------
+
+
+def _read_password(config: Config) -> str | None:
+    path = config.tor_control_password_file
+    if path is None:
+        return None
+    try:
+        password: str = path.read_text(encoding="utf-8").rstrip("\r\n")
+    except (OSError, UnicodeDecodeError) as e:
+        reason = os_words(e) if isinstance(e, OSError) else "it is not text"
+        raise TorProblem(f"cannot read the tor control password file {path}: {reason}") from None
+    return password
+
+
+def _socket_words(e: Exception) -> str:
+    cause = e.args[0] if e.args else e
+    if isinstance(cause, OSError):
+        return os_words(cause)
+    return re.sub(r"^\[Errno \d+\] ", "", str(cause)) or type(e).__name__
+
+
+def _auth_words(e: Exception, endpoint: Endpoint, config: Config) -> str:
+    stem = import_stem()
+    conn = stem.connection
+    where = endpoint.describe
+    if isinstance(e, conn.IncorrectPassword | conn.PasswordAuthRejected):
+        return f"{where} rejected the control password from {config.tor_control_password_file}"
+    if isinstance(e, conn.MissingPassword):
+        return f"{where} wants a control password: set tor_control_password_file"
+    if isinstance(e, conn.UnreadableCookieFile):
+        return f"cannot read the cookie file of {where}: {e}"
+    if isinstance(e, conn.CookieAuthFailed):
+        cookie = getattr(e, "cookie_path", None) or "its cookie file"
+        return f"{where} rejected the cookie from {cookie} (tor restarted, or the file is not tor's)"
+    return f"cannot authenticate to {where}: {e}"
+
+
+def open_controller(endpoint: Endpoint, config: Config) -> Any:
+    """An authenticated stem Controller, or TorProblem in words."""
+    stem = import_stem()
+    try:
+        if endpoint.socket_path is not None:
+            controller = stem.control.Controller.from_socket_file(str(endpoint.socket_path))
+        else:
+            controller = stem.control.Controller.from_port("127.0.0.1", endpoint.port)
+    except stem.SocketError as e:
+        raise TorProblem(f"cannot connect to {endpoint.describe}: {_socket_words(e)}") from None
+    try:
+        password = _read_password(config) if endpoint.mode == MODE_SYSTEM else None
+        controller.authenticate(password=password)
+    except stem.connection.AuthenticationFailure as e:
+        controller.close()
+        raise TorProblem(_auth_words(e, endpoint, config)) from None
+    except (stem.ControllerError, TorProblem) as e:
+        controller.close()
+        if isinstance(e, TorProblem):
+            raise
+        raise TorProblem(f"{endpoint.describe} failed: {e}") from None
+    return controller
+
+
+# --- asking and telling tor ------------------------------------------------------------------------
+
+_PROGRESS = re.compile(r"\bPROGRESS=(\d+)")
+_SUMMARY = re.compile(r'\bSUMMARY="((?:[^"\\]|\\.)*)"')
+
+
+def parse_bootstrap(line: str) -> tuple[int, str] | None:
+    """(percent, phase) from a BOOTSTRAP status line or event, as tor reports its progress."""
+    progress = _PROGRESS.search(line)
+    if "BOOTSTRAP" not in line or progress is None:
+        return None
+    summary = _SUMMARY.search(line)
+    phase = re.sub(r"\\(.)", r"\1", summary.group(1)) if summary else ""
+    return min(int(progress.group(1)), 100), phase
+
+
+def bootstrap(controller: Any) -> tuple[int, str]:
+    return parse_bootstrap(controller.get_info("status/bootstrap-phase")) or (0, "")
+
+
+def ensure_service(controller: Any, key: OnionKey, target_port: int) -> None:
+    """Add the detached service unless tor has it already (another console, an earlier login)."""
+    stem = import_stem()
+    service_id = key.address.removesuffix(".onion")
+    try:
+        if service_id in controller.list_ephemeral_hidden_services(our_services=False, detached=True):
+            return
+        response = controller.create_ephemeral_hidden_service(
+            {VIRTUAL_PORT: f"127.0.0.1:{target_port}"},
+            key_type=KEY_TYPE,
+            key_content=key.blob(),
+            detached=True,
+            await_publication=False,
+        )
+    except stem.ControllerError as e:
+        if "collision" in str(e).lower():  # another console added it a moment ago
+            return
+        raise TorProblem(f"tor refused the onion service: {e}") from None
+    if response.service_id != service_id:
+        raise TorProblem(
+            f"tor derived the address {response.service_id}.onion from the key, not {key.address}"
+        )
+    log.info("onion service %s added: port %d -> 127.0.0.1:%d", key.address, VIRTUAL_PORT, target_port)
+
+
+# --- running code off the event loop, with a deadline ---------------------------------------------
+
+
+def _wrap(fn: Callable[[], T]) -> Callable[[], T]:
+    """Turn stem's exceptions into TorProblem so callers deal with one kind of failure."""
+
+    def call() -> T:
+        stem = import_stem()
+        try:
+            return fn()
+        except stem.ControllerError as e:
+            raise TorProblem(f"tor failed: {e}") from None
+
+    return call
+
+
+def close_quietly(controller: Any) -> None:
+    with contextlib.suppress(Exception):
+        controller.close()
+
+
+def call_with_deadline(fn: Callable[[], T], timeout: float, what: str) -> T:
+    """Run `fn` in a daemon thread; a hung tor costs one thread, never the caller."""
+    outcome: list[Any] = []
+
+    def work() -> None:
+        try:
+            outcome.append((True, _wrap(fn)()))
+        except BaseException as e:
+            outcome.append((False, e))
+
+    thread = threading.Thread(target=work, name="tor-control", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if not outcome:
+        raise TorProblem(f"{what} did not answer within {timeout:g} s")
+    ok, value = outcome[0]
+    if not ok:
+        raise value
+    return value  # type: ignore[no-any-return]
+
+
+async def off_loop(fn: Callable[[], T], timeout: float, what: str) -> T:
+    """`fn` in its own daemon thread, awaited with a deadline; a result that comes too late is closed."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def deliver(ok: bool, value: Any) -> None:
+        if future.done():
+            if ok and hasattr(value, "close"):
+                threading.Thread(target=close_quietly, args=(value,), daemon=True).start()
+            return
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
+
+    def work() -> None:
+        try:
+            result: tuple[bool, Any] = (True, _wrap(fn)())
+        except BaseException as e:
+            result = (False, e)
+        try:
+            loop.call_soon_threadsafe(deliver, *result)
+        except RuntimeError:  # the loop is gone: nobody waits for this any more
+            if result[0] and hasattr(result[1], "close"):
+                close_quietly(result[1])
+
+    threading.Thread(target=work, name="tor-control", daemon=True).start()
+    try:
+        # asyncio.timeout, not wait_for: on 3.11 wait_for loses a cancellation that arrives as the
+        # result does, and the follower would then outlive its task group.
+        async with asyncio.timeout(timeout):
+            return await future
+    except TimeoutError:
+        raise TorProblem(f"{what} did not answer within {timeout:g} s") from None
