@@ -1,33 +1,30 @@
-"""Being woken when something in a directory changes (inotify), instead of looking every so often.
+"""Being woken when something in a directory changes (inotify, through asyncinotify), instead of
+looking every so often.
 
 A screen left alone for hours should cost nothing: each look at a file is a wake-up of the whole
 process, while inotify wakes it only when a file is really created, written, renamed or removed.
+asyncinotify is imported when the first watch starts (the screen's sources start after its first
+frame), not with this module.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import os
-import struct
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-# linux/inotify.h
-IN_CLOSE_WRITE = 0x8
-IN_MOVED_FROM = 0x40
-IN_MOVED_TO = 0x80
-IN_CREATE = 0x100
-IN_DELETE = 0x200
-IN_DELETE_SELF = 0x400
-IN_MOVE_SELF = 0x800
-IN_Q_OVERFLOW = 0x4000
-IN_IGNORED = 0x8000
-IN_ONLYDIR = 0x01000000
-IN_NONBLOCK = os.O_NONBLOCK
-IN_CLOEXEC = os.O_CLOEXEC
-FILE_CHANGES = IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE
-DIRECTORY_GONE = IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED
-_EVENT = struct.Struct("iIII")  # wd, mask, cookie, len (then len bytes of name)
+if TYPE_CHECKING:
+    from asyncinotify import Event, Inotify, Mask
+
+
+def _masks() -> tuple[Mask, Mask]:
+    """(what to watch, what says the directory itself is gone)."""
+    from asyncinotify import Mask
+
+    file_changes = Mask.CLOSE_WRITE | Mask.MOVED_FROM | Mask.MOVED_TO | Mask.CREATE | Mask.DELETE
+    directory_gone = Mask.DELETE_SELF | Mask.MOVE_SELF | Mask.IGNORED
+    return file_changes | directory_gone | Mask.ONLYDIR, directory_gone
 
 
 class DirectoryChanges:
@@ -40,46 +37,39 @@ class DirectoryChanges:
     def __init__(self, directory: Path) -> None:
         """Raises OSError when the directory does not exist or inotify is unavailable (no more
         watches, a kernel without it)."""
-        libc = ctypes.CDLL(None, use_errno=True)
-        fd = libc.inotify_init1(IN_NONBLOCK | IN_CLOEXEC)
-        if fd < 0:
-            errno = ctypes.get_errno()
-            raise OSError(errno, os.strerror(errno))
-        if libc.inotify_add_watch(fd, os.fsencode(directory), FILE_CHANGES | DIRECTORY_GONE | IN_ONLYDIR) < 0:
-            errno = ctypes.get_errno()
-            os.close(fd)
-            raise OSError(errno, f"cannot watch {directory}: {os.strerror(errno)}")
-        self._fd = fd
-        self._changed = asyncio.Event()
-        self._loop = asyncio.get_running_loop()
-        self._loop.add_reader(fd, self._read)
+        from asyncinotify import Inotify
+
+        watched, self._gone = _masks()
+        # sync_timeout=0: iterating it takes what is queued and never blocks (see `wait`).
+        self._inotify: Inotify | None = Inotify(sync_timeout=0)
+        try:
+            self._inotify.add_watch(directory, watched)
+        except OSError as e:
+            self.close()
+            reason = e.strerror or os.strerror(e.errno or 0)
+            raise OSError(e.errno, f"cannot watch {directory}: {reason}") from None
         self.alive = True
 
-    def _read(self) -> None:
-        try:
-            data = os.read(self._fd, 64 * 1024)
-        except BlockingIOError:
-            return
-        offset = 0
-        while offset + _EVENT.size <= len(data):
-            _wd, mask, _cookie, length = _EVENT.unpack_from(data, offset)
-            offset += _EVENT.size + length
-            if mask & DIRECTORY_GONE:
-                self.alive = False
-        self._changed.set()  # also on IN_Q_OVERFLOW: something changed, we do not know what
+    def _note(self, event: Event) -> None:
+        if event.mask & self._gone:
+            self.alive = False
+        # Mask.Q_OVERFLOW needs nothing more: something changed, we do not know what.
 
     async def wait(self, timeout: float | None = None) -> bool:
         """True when something changed since the last call, False when `timeout` passed first."""
+        if self._inotify is None:
+            raise ValueError("the directory watch is closed")
         try:
-            await asyncio.wait_for(self._changed.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                self._note(await self._inotify.get())
         except TimeoutError:
             return False
-        self._changed.clear()
+        for event in self._inotify:  # the rest of a burst: one wake-up for all of it
+            self._note(event)
         return True
 
     def close(self) -> None:
-        if self._fd >= 0:
-            self._loop.remove_reader(self._fd)
-            os.close(self._fd)
-            self._fd = -1
+        if self._inotify is not None:
+            self._inotify.close()
+            self._inotify = None
             self.alive = False

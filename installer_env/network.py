@@ -1,25 +1,24 @@
-"""Network interfaces and the addresses offered for ssh: netlink (`netlink.py`) for links and addresses,
+"""Network interfaces and the addresses offered for ssh: netlink (pyroute2) for links and addresses,
 udev (pyudev) for what the hardware is and for NICs being plugged in or out.
 
 `read()` is the one-shot view for `status`; `watch()` turns netlink and udev events into snapshots,
 debounced, with no polling. Both take `netns` (a name under /run/netns) so tests can point them at
-a namespace they create.
+a namespace they create. pyroute2 is imported by them, not with this module: importing it costs
+about 70 ms and 12 MiB, which the screen pays on its first snapshot's thread, not on the UI thread.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import errno
 import ipaddress
 import logging
-import socket
+import threading
 from collections.abc import AsyncGenerator, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-from installer_env import netlink
-from installer_env.netlink import Addr, Link
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     import pyudev
@@ -29,6 +28,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEBOUNCE_SECONDS = 0.05  # a DHCP lease or a plugged NIC is a burst of events a few ms apart
+NETNS_DIR = Path("/run/netns")
+T = TypeVar("T")
 
 # linux/if.h and linux/if_addr.h
 IFF_UP = 0x1
@@ -50,6 +51,8 @@ _ADDRESS_FLAGS = (
 )
 _NOT_OFFERED_FLAGS = frozenset({"tentative", "dadfailed", "deprecated", "temporary"})
 _SCOPES = {0: "global", 200: "site", 253: "link", 254: "host", 255: "nowhere"}
+_FAMILIES = {2: "ipv4", 10: "ipv6"}  # AF_INET, AF_INET6
+_DUMP_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,9 @@ class NetworkSnapshot:
 
 
 def _text(value: Any) -> str | None:
+    # pyroute2 hands over bytes when they are not UTF-8 (interface names may be any bytes).
+    if isinstance(value, bytes):
+        value = value.split(b"\0", 1)[0].decode("utf-8", errors="backslashreplace")
     return value if isinstance(value, str) and value else None
 
 
@@ -169,37 +175,41 @@ def why_not_offered(interface: Interface, address: Address) -> str | None:
     return "not routable"
 
 
-def _address(msg: Addr, reachable: bool) -> Address | None:
-    family = {int(socket.AF_INET): "ipv4", int(socket.AF_INET6): "ipv6"}.get(msg.family)
+def _address(msg: Any, reachable: bool) -> Address | None:
+    family = _FAMILIES.get(msg.get("family"))
     # IFA_ADDRESS is the peer on point-to-point links; IFA_LOCAL is then our own address.
-    text = netlink.ip_text(msg.attrs.get(netlink.IFA_LOCAL)) or netlink.ip_text(
-        msg.attrs.get(netlink.IFA_ADDRESS)
-    )
+    text = _text(msg.get_attr("IFA_LOCAL")) or _text(msg.get_attr("IFA_ADDRESS"))
     if family is None or text is None:
         return None
-    flags_attr = netlink.u32(msg.attrs.get(netlink.IFA_FLAGS))
-    flags = _flag_names(flags_attr if flags_attr is not None else msg.flags, family)
+    flags_attr = msg.get_attr("IFA_FLAGS")  # all 32 bits; the message header holds only 8
+    flags = _flag_names(flags_attr if isinstance(flags_attr, int) else int(msg.get("flags") or 0), family)
+    scope = int(msg.get("scope") or 0)
     return Address(
         address=text,
-        prefixlen=msg.prefixlen,
+        prefixlen=int(msg.get("prefixlen") or 0),
         family=family,
-        scope=_SCOPES.get(msg.scope, str(msg.scope)),
+        scope=_SCOPES.get(scope, str(scope)),
         flags=flags,
         offered=reachable and _offerable(family, text, flags),
     )
 
 
-def _interfaces(links: list[Link], addrs: list[Addr], hardware: HardwareCache) -> tuple[Interface, ...]:
-    by_index: dict[int, list[Addr]] = {}
+def _link_kind(link: Any) -> str | None:
+    info = link.get_attr("IFLA_LINKINFO")
+    return _text(info.get_attr("IFLA_INFO_KIND")) if info is not None else None
+
+
+def _interfaces(links: list[Any], addrs: list[Any], hardware: HardwareCache) -> tuple[Interface, ...]:
+    by_index: dict[int, list[Any]] = {}
     for msg in addrs:
-        by_index.setdefault(msg.index, []).append(msg)
+        by_index.setdefault(int(msg.get("index") or 0), []).append(msg)
     result = []
-    for link in sorted(links, key=lambda m: m.index):
-        index = link.index
-        name = netlink.text(link.attrs.get(netlink.IFLA_IFNAME)) or f"#{index}"
-        flags = link.flags
+    for link in sorted(links, key=lambda m: int(m.get("index") or 0)):
+        index = int(link.get("index") or 0)
+        name = _text(link.get_attr("IFLA_IFNAME")) or f"#{index}"
+        flags = int(link.get("flags") or 0)
         up, carrier, loopback = bool(flags & IFF_UP), bool(flags & IFF_LOWER_UP), bool(flags & IFF_LOOPBACK)
-        kind = netlink.link_kind(link)
+        kind = _link_kind(link)
         described, wireless = hardware.lookup(index, name, kind)
         addresses = tuple(
             a
@@ -212,8 +222,8 @@ def _interfaces(links: list[Link], addrs: list[Addr], hardware: HardwareCache) -
                 index=index,
                 state="up" if up else "down",
                 carrier=carrier,
-                operstate=netlink.operstate(link),
-                mac=netlink.mac_text(link.attrs.get(netlink.IFLA_ADDRESS)) if not loopback else None,
+                operstate=(_text(link.get_attr("IFLA_OPERSTATE")) or "unknown").lower(),
+                mac=_text(link.get_attr("IFLA_ADDRESS")) if not loopback else None,
                 kind=kind,
                 loopback=loopback,
                 wireless=wireless,
@@ -309,8 +319,19 @@ class HardwareCache:
 # --- one-shot read -------------------------------------------------------------------------------
 
 
-def _dump(requests: socket.socket, hardware: HardwareCache) -> NetworkSnapshot:
-    interfaces = _interfaces(netlink.links(requests), netlink.addrs(requests), hardware)
+async def _dump_all(requests: Any, what: str) -> list[Any]:
+    """Every link or address; asked again when the kernel says a change interrupted the dump."""
+    from pyroute2.netlink import NLM_F_DUMP_INTR
+
+    for _ in range(_DUMP_ATTEMPTS):
+        messages = [m async for m in await getattr(requests, what)("dump")]
+        if not any(int(m["header"]["flags"]) & NLM_F_DUMP_INTR for m in messages):
+            return messages
+    raise ConnectionError(f"the kernel kept interrupting the {what} dump")
+
+
+async def _dump(requests: Any, hardware: HardwareCache) -> NetworkSnapshot:
+    interfaces = _interfaces(await _dump_all(requests, "link"), await _dump_all(requests, "addr"), hardware)
     return NetworkSnapshot(interfaces=interfaces, offered=offered_hosts(interfaces))
 
 
@@ -319,16 +340,65 @@ def _problem(e: BaseException, netns: str | None) -> NetworkSnapshot:
     return NetworkSnapshot(interfaces=(), offered=(), problem=f"cannot read network interfaces{where}: {e}")
 
 
-def read(netns: str | None = None) -> NetworkSnapshot:
-    """Interfaces and offered hosts now. Never raises for a netlink failure: see `problem`."""
+def _check_netns(netns: str | None) -> None:
+    # Entering a missing namespace fails anyway, but deep inside pyroute2: say which one.
+    if netns is not None and not (NETNS_DIR / netns).exists():
+        raise FileNotFoundError(f"no network namespace {netns!r} in {NETNS_DIR}")
+
+
+def _requests(netns: str | None) -> Any:
+    """A pyroute2 rtnetlink socket for dumps, on the running event loop; flags=0: never create `netns`."""
+    from pyroute2 import AsyncIPRoute
+
+    _check_netns(netns)
+    return AsyncIPRoute(netns=netns, flags=0, groups=0)
+
+
+async def read_async(netns: str | None = None) -> NetworkSnapshot:
     try:
-        with netlink.open_socket(netlink.NETLINK_ROUTE, netns=netns) as requests:
-            return _dump(requests, HardwareCache(use_udev=netns is None))
+        async with _requests(netns) as requests:
+            return await _dump(requests, HardwareCache(use_udev=netns is None))
     except Exception as e:  # netlink refused or the namespace is gone: shown, not raised
         return _problem(e, netns)
 
 
+def read(netns: str | None = None) -> NetworkSnapshot:
+    """Interfaces and offered hosts now. Never raises for a netlink failure: see `problem`."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(read_async(netns))
+    # Called on a thread whose event loop runs: pyroute2 gets a loop of its own on another thread.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, read_async(netns)).result()
+
+
 # --- live -----------------------------------------------------------------------------------------
+
+
+def in_namespace(netns: str, make: Callable[[], T]) -> T:
+    """`make()` run on a thread of its own inside a network namespace: a socket made there stays in it.
+
+    Entering a namespace switches only the calling thread, which ends right after.
+    """
+    from pyroute2 import netns as namespaces
+
+    _check_netns(netns)
+    result: list[T | BaseException] = []
+
+    def run() -> None:
+        try:
+            namespaces.setns(netns, flags=0)
+            result.append(make())
+        except BaseException as e:
+            result.append(e)
+
+    thread = threading.Thread(target=run, name="netns")
+    thread.start()
+    thread.join()
+    if isinstance(result[0], BaseException):
+        raise result[0]
+    return result[0]
 
 
 def udev_source() -> str:
@@ -351,7 +421,27 @@ def open_udev_monitor(netns: str | None = None) -> pyudev.Monitor:
         monitor.start()
         return monitor
 
-    return start() if netns is None else netlink.in_namespace(netns, start)
+    return start() if netns is None else in_namespace(netns, start)
+
+
+def _open_events(netns: str | None) -> Any:
+    """A pyroute2 rtnetlink socket told of every link and IPv4/IPv6 address change.
+
+    `IPRSocket` stays outside asyncio: the event loop only watches its file descriptor, and a
+    burst that overflows it (ENOBUFS) is one more dump, not a broken socket object.
+    """
+    from pyroute2 import IPRSocket
+    from pyroute2.netlink.rtnl import RTMGRP_IPV4_IFADDR, RTMGRP_IPV6_IFADDR, RTMGRP_LINK
+
+    _check_netns(netns)
+    events = IPRSocket(netns=netns, flags=0, groups=0)  # rcvbuf 1 MiB: room for a burst of addresses
+    try:
+        events.bind(RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR)
+        events.socket.setblocking(False)
+    except BaseException:
+        events.close()
+        raise
+    return events
 
 
 @dataclass
@@ -360,12 +450,12 @@ class _Changes:
 
     event: asyncio.Event = field(default_factory=asyncio.Event)
     hardware: bool = False
-    failure: OSError | None = None  # the netlink event socket broke: raised by watch()
+    failure: BaseException | None = None  # the netlink event socket broke: raised by watch()
 
 
-def _drain_netlink(events: socket.socket, changes: _Changes) -> None:
+def _drain_netlink(events: Any, changes: _Changes) -> None:
     try:
-        while events.recv(netlink.RECEIVE_BUFFER, socket.MSG_DONTWAIT | socket.MSG_TRUNC):
+        while events.get():  # what changed is not needed: the next dump has it all
             changes.event.set()
     except BlockingIOError:
         pass
@@ -373,6 +463,9 @@ def _drain_netlink(events: socket.socket, changes: _Changes) -> None:
         if e.errno != errno.ENOBUFS:
             changes.failure = e
         changes.event.set()  # ENOBUFS: events were lost while we were busy; the next dump has them all
+    except Exception as e:  # a message pyroute2 cannot parse: still a change
+        log.debug("unparsed netlink event: %s", e)
+        changes.event.set()
 
 
 def _drain_udev(monitor: pyudev.Monitor, changes: _Changes, on_event: Callable[[str, str], None]) -> None:
@@ -394,39 +487,39 @@ async def watch(
     changes = _Changes()
     hardware = HardwareCache(use_udev=netns is None)
     loop = asyncio.get_running_loop()
-    groups = netlink.RTMGRP_LINK | netlink.RTMGRP_IPV4_IFADDR | netlink.RTMGRP_IPV6_IFADDR
-    with (
-        netlink.open_socket(netlink.NETLINK_ROUTE, groups, netns) as events,
-        netlink.open_socket(netlink.NETLINK_ROUTE, netns=netns) as requests,
-    ):
-        monitor: pyudev.Monitor | None = None
-        try:
-            monitor = open_udev_monitor(netns)
-        except Exception as e:  # netlink still covers links and addresses; only descriptions go stale
-            log.warning("no udev events for network devices: %s", e)
-        loop.add_reader(events.fileno(), _drain_netlink, events, changes)
-        if monitor is not None:
-            loop.add_reader(monitor.fileno(), _drain_udev, monitor, changes, on_udev_event or _log_udev)
-        try:
-            last = _dump(requests, hardware)
-            yield last
-            while True:
-                await changes.event.wait()
-                if changes.failure is not None:
-                    raise ConnectionError(f"netlink event stream broke: {changes.failure}")
-                await asyncio.sleep(debounce)
-                changes.event.clear()  # events from here on lead to one more dump
-                if changes.hardware:
-                    changes.hardware = False
-                    hardware.forget()
-                snap = _dump(requests, hardware)
-                if snap != last:
-                    last = snap
-                    yield snap
-        finally:
+    events = _open_events(netns)
+    try:
+        async with _requests(netns) as requests:
+            monitor: pyudev.Monitor | None = None
+            try:
+                monitor = open_udev_monitor(netns)
+            except Exception as e:  # netlink still covers links and addresses; only descriptions go stale
+                log.warning("no udev events for network devices: %s", e)
+            loop.add_reader(events.fileno(), _drain_netlink, events, changes)
             if monitor is not None:
-                loop.remove_reader(monitor.fileno())
-            loop.remove_reader(events.fileno())
+                loop.add_reader(monitor.fileno(), _drain_udev, monitor, changes, on_udev_event or _log_udev)
+            try:
+                last = await _dump(requests, hardware)
+                yield last
+                while True:
+                    await changes.event.wait()
+                    if changes.failure is not None:
+                        raise ConnectionError(f"netlink event stream broke: {changes.failure}")
+                    await asyncio.sleep(debounce)
+                    changes.event.clear()  # events from here on lead to one more dump
+                    if changes.hardware:
+                        changes.hardware = False
+                        hardware.forget()
+                    snap = await _dump(requests, hardware)
+                    if snap != last:
+                        last = snap
+                        yield snap
+            finally:
+                if monitor is not None:
+                    loop.remove_reader(monitor.fileno())
+                loop.remove_reader(events.fileno())
+    finally:
+        events.close()
 
 
 def _log_udev(action: str, name: str) -> None:

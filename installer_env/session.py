@@ -158,11 +158,12 @@ async def run_sources(config: Config, store: StateStore, session: Session) -> No
 
 
 async def follow_sshd(
-    config: Config, session: Session, interval: float = 2.0, full_look_every: float = 30.0
+    config: Config, session: Session, interval: float = 5.0, full_look_every: float = 30.0
 ) -> None:
-    """sshd starting or stopping shows within `interval`: whether its port listens is one netlink
-    question (microseconds). The whole look (host keys, sshd processes, `sshd -T` after a failed
-    one) runs when that changes, and every `full_look_every` seconds for what changes without it."""
+    """sshd starting or stopping shows within `interval`: whether its port listens is one sock_diag
+    question (about half a millisecond, most of the idle screen's CPU: hence 5 s, not faster).
+    The whole look (host keys, sshd processes, `sshd -T` after a failed one) runs when that
+    changes, and every `full_look_every` seconds for what changes without it."""
     loop = asyncio.get_running_loop()
     last_full_look = loop.time()
     while True:

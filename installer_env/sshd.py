@@ -1,7 +1,7 @@
 """sshd: is it there, running and listening, on which port, and with which host keys.
 
-Listening is asked of the kernel (netlink sock_diag, else /proc/net/tcp{,6}) rather than found by
-connecting, so watching the state does not fill sshd's log with aborted connections.
+Listening is asked of the kernel (netlink sock_diag through pyroute2, else /proc/net/tcp{,6}) rather
+than found by connecting, so watching the state does not fill sshd's log with aborted connections.
 """
 
 from __future__ import annotations
@@ -9,15 +9,21 @@ from __future__ import annotations
 import base64
 import glob
 import hashlib
+import logging
 import os
 import shutil
+import socket
 import stat
 import subprocess
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
-from installer_env import netlink
 from installer_env.config import Config
 from installer_env.errors import SshdError
+
+log = logging.getLogger(__name__)
 
 TCP_LISTEN = "0A"
 DEFAULT_PORT = 22
@@ -169,12 +175,60 @@ def effective_port(config: Config, binary: str | None) -> tuple[int, str | None]
     return DEFAULT_PORT, f"cannot read sshd's port ({binary} -T: {detail}); showing port {DEFAULT_PORT}"
 
 
+class _SockDiag:
+    """One pyroute2 sock_diag socket, kept open on a thread of its own.
+
+    Opening a socket costs more than the question itself. pyroute2's synchronous sockets run a
+    private event loop on the thread that uses them, which cannot run on a thread whose own loop
+    is running (the screen's), so every question is handed to this one thread.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._thread: ThreadPoolExecutor | None = None
+        self._pid = 0
+        self._socket: Any = None
+
+    def listening_tcp_ports(self) -> set[int]:
+        with self._lock:
+            if self._thread is None or self._pid != os.getpid():  # a forked child starts its own
+                self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sock-diag")
+                self._pid = os.getpid()
+                self._socket = None
+            thread = self._thread
+        return thread.submit(self._ask).result()
+
+    def _ask(self) -> set[int]:
+        from pyroute2 import DiagSocket
+        from pyroute2.netlink.diag import SS_LISTEN
+
+        if self._socket is None:
+            self._socket = DiagSocket()
+            self._socket.bind()
+        try:
+            # LISTEN only: the kernel walks its listening sockets alone, where /proc/net/tcp walks
+            # the whole connection table (milliseconds on a busy machine).
+            return {
+                int(msg["idiag_sport"])
+                for family in (socket.AF_INET, socket.AF_INET6)
+                for msg in self._socket.get_sock_stats(family=family, states=1 << SS_LISTEN)
+            }
+        except BaseException:
+            self._socket.close()
+            self._socket = None
+            raise
+
+
+_sock_diag = _SockDiag()
+
+
 def listening_ports() -> set[int]:
     """TCP ports something listens on: asked over netlink (cheap enough to ask every few seconds),
-    read from /proc/net/tcp{,6} where netlink's sock_diag is not available."""
+    read from /proc/net/tcp{,6} where sock_diag is not available."""
     try:
-        return netlink.listening_tcp_ports()
-    except OSError:
+        return _sock_diag.listening_tcp_ports()
+    except Exception as e:  # OSError from the kernel, pyroute2's NetlinkError, no pyroute2 at all
+        log.debug("sock_diag failed, reading /proc/net/tcp: %s", e)
         return _listening_ports_from_proc()
 
 

@@ -7,6 +7,8 @@
   qrcode,
   stem,
   pyudev,
+  pyroute2,
+  asyncinotify,
   dbus-fast,
   xkcdpass,
   pytestCheckHook,
@@ -35,6 +37,8 @@ buildPythonApplication {
     qrcode
     stem
     pyudev
+    pyroute2
+    asyncinotify
     dbus-fast
     xkcdpass
   ];

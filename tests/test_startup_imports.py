@@ -1,17 +1,62 @@
-"""What the console screen loads before its first frame: only what that frame needs.
+"""What the console screen loads before its first frame: only what that frame needs, and the rest off
+the thread that draws it.
 
 dbus-fast (the Wi-Fi helper) and stem (tor) load when their feature is used, so a console with
-them off never pays for them; netlink is asked with the standard library.
+them off never pays for them. pyroute2 (netlink) is needed for the first frame's addresses, but is
+imported by the first snapshot's thread while the UI thread imports textual; asyncinotify loads
+when the sources start, after the first frame.
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-DEFERRED = ("dbus_fast", "stem", "pyroute2")
+NOT_ON_THE_SCREEN_PATH = ("dbus_fast", "stem", "pyroute2", "asyncinotify")
+
+# The UI thread's imports (what `installer-env` runs before the screen's first frame), then the
+# first snapshot collected on a thread of its own, as `console.show` does; an audit hook notes the
+# thread that imports each package first.
+FIRST_SNAPSHOT_PROBE = """
+import json, sys, threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+importers = {}
+
+def note(event, args):
+    if event == "import" and args[0] in ("pyroute2", "asyncinotify", "textual"):
+        importers.setdefault(args[0], threading.current_thread().name)
+
+sys.addaudithook(note)
+import installer_env.cli, installer_env.console, installer_env.ui.app
+from installer_env.config import Config
+from installer_env.session import collect
+from installer_env.state import StateStore
+
+tmp = Path(sys.argv[1])
+config = Config(
+    state_dir=tmp / "state",
+    os_release=tmp / "no-os-release",
+    ssh_host_keys=str(tmp / "no-keys" / "*.pub"),
+    tor_enabled=False,
+    wifi_enabled=False,
+)
+before = sorted({m.split(".")[0] for m in sys.modules})
+with ThreadPoolExecutor(max_workers=1, thread_name_prefix="first-snapshot") as pool:
+    snapshot = pool.submit(collect, config, StateStore(config.state_dir)).result()
+print(json.dumps({
+    "before": before,
+    "importers": importers,
+    "main": threading.main_thread().name,
+    "network_problem": snapshot.network.problem,
+    "interfaces": len(snapshot.network.interfaces),
+}))
+"""
 
 
 def _loaded_after(code: str) -> set[str]:
@@ -23,10 +68,29 @@ def _loaded_after(code: str) -> set[str]:
     return set(result.stdout.strip().split(","))
 
 
-def test_the_screen_path_loads_no_dbus_stem_or_pyroute2() -> None:
+def test_the_screen_path_loads_no_dbus_stem_pyroute2_or_asyncinotify() -> None:
     loaded = _loaded_after("import installer_env.cli, installer_env.console, installer_env.ui.app")
     assert "textual" in loaded  # the probe did load the screen
-    assert loaded.isdisjoint(DEFERRED), sorted(loaded.intersection(DEFERRED))
+    assert loaded.isdisjoint(NOT_ON_THE_SCREEN_PATH), sorted(loaded.intersection(NOT_ON_THE_SCREEN_PATH))
+
+
+def test_pyroute2_is_imported_by_the_first_snapshot_not_by_the_ui_thread(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", FIRST_SNAPSHOT_PROBE, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(result.stdout)
+    assert seen["importers"]["textual"] == seen["main"]  # the hook sees the UI thread's imports
+    assert "pyroute2" not in seen["before"]
+    # The first snapshot read the addresses through pyroute2, on a thread other than the UI's.
+    assert seen["network_problem"] is None
+    assert seen["interfaces"] >= 1  # lo at least
+    assert seen["importers"]["pyroute2"] != seen["main"], seen["importers"]
+    assert "asyncinotify" not in seen["importers"]  # the state directory is watched once sources start
 
 
 @pytest.mark.parametrize(
@@ -34,8 +98,16 @@ def test_the_screen_path_loads_no_dbus_stem_or_pyroute2() -> None:
     [
         ("from installer_env import wifi\nwifi.read_status", "dbus_fast"),
         ("from installer_env.ui.screens.wifi import WifiScreen", "dbus_fast"),
+        (
+            "import asyncio, tempfile, pathlib\n"
+            "from installer_env.dirwatch import DirectoryChanges\n"
+            "async def main():\n"
+            "    DirectoryChanges(pathlib.Path(tempfile.gettempdir())).close()\n"
+            "asyncio.run(main())",
+            "asyncinotify",
+        ),
     ],
-    ids=["wifi-source", "wifi-screen"],
+    ids=["wifi-source", "wifi-screen", "directory-watch"],
 )
-def test_the_wifi_helper_loads_dbus_fast_when_used(code: str, module: str) -> None:
+def test_a_deferred_library_loads_when_its_feature_is_used(code: str, module: str) -> None:
     assert module in _loaded_after(code)
