@@ -343,7 +343,8 @@ def test_non_utf8_interface_name_is_shown_escaped(netns: Namespace) -> None:
     import subprocess
 
     subprocess.run(
-        [b"ip", b"-n", netns.name.encode(), b"link", b"add", b"\xff\xfe", b"type", b"veth"], check=True
+        [*(a.encode() for a in netns.enter()), b"ip", b"link", b"add", b"\xff\xfe", b"type", b"veth"],
+        check=True,
     )
     names = {i.name for i in network.read(netns.name).interfaces}
     assert "\\xff\\xfe" in names

@@ -29,7 +29,7 @@ def machine(netns: Namespace, make_config: MakeConfig, isolated_env: dict[str, s
 
 
 def in_netns(netns: Namespace, env: dict[str, str], *args: str, **extra: str) -> tuple[str, str]:
-    result = run_cli({**env, **extra}, *args, prefix=["ip", "netns", "exec", netns.name])
+    result = run_cli({**env, **extra}, *args, prefix=netns.with_own_sys())
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     return result.stdout, result.stderr

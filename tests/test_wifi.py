@@ -492,7 +492,7 @@ asyncio.run(main())
 def test_udev_hint_sees_an_interface_appear(netns: Namespace) -> None:
     """A USB dongle is a new net device: the hint fires. Checked in a network namespace of our own."""
     probe = subprocess.Popen(
-        ["ip", "netns", "exec", netns.name, sys.executable, "-c", UDEV_PROBE],
+        [*netns.with_own_sys(), sys.executable, "-c", UDEV_PROBE],
         stdout=subprocess.PIPE,
         text=True,
     )
