@@ -131,19 +131,23 @@ def _flag_names(bits: int, family: str) -> tuple[str, ...]:
     return tuple(names)
 
 
+def reachable_for_ssh(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Whether another machine can `ssh root@` this address: the rule the screen and the QR share."""
+    if ip.is_loopback or ip.is_link_local or ip.is_multicast or ip.is_unspecified:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address):
+        # Global unicast and unique local only: no deprecated site-local, no IPv4-mapped, no scope.
+        return not ip.is_site_local and ip.ipv4_mapped is None and not ip.scope_id
+    return True
+
+
 def _offerable(family: str, address: str, flags: Iterable[str]) -> bool:
     if _NOT_OFFERED_FLAGS.intersection(flags):
         return False
     try:
-        ip = ipaddress.ip_address(address)
+        return reachable_for_ssh(ipaddress.ip_address(address))
     except ValueError:
         return False
-    if ip.is_loopback or ip.is_link_local or ip.is_multicast or ip.is_unspecified:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address):
-        # Global unicast and unique local only: no deprecated site-local, no IPv4-mapped.
-        return not ip.is_site_local and ip.ipv4_mapped is None
-    return True
 
 
 def offered_hosts(interfaces: Iterable[Interface]) -> tuple[str, ...]:

@@ -18,7 +18,7 @@ import qrcode
 import qrcode.constants
 import qrcode.exceptions
 
-from installer_env import tor
+from installer_env import network, tor
 
 if TYPE_CHECKING:
     from installer_env.session import Snapshot
@@ -86,10 +86,10 @@ def qr_host(entry: str) -> str | None:
         address = ipaddress.ip_address(text)
     except ValueError:
         return None
-    if address.is_link_local or address.is_loopback or address.is_multicast or address.is_unspecified:
+    if not network.reachable_for_ssh(address):
         return None
     if isinstance(address, ipaddress.IPv6Address):
-        return None if address.scope_id else f"[{address.compressed}]"
+        return f"[{address.compressed}]"
     return address.compressed
 
 
