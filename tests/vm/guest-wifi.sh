@@ -33,7 +33,8 @@ mount -t tmpfs -o mode=755 tmpfs /run
 mkdir -p /dev/pts /dev/shm /tmp
 mount -t devpts devpts /dev/pts
 mount -t tmpfs tmpfs /dev/shm
-mount -t tmpfs tmpfs /tmp
+# No tmpfs over /tmp: the checkout (and so the kernel modules and the venv) may live under the
+# host's /tmp; the overlay root already makes /tmp writable.
 # The guest kernel's modules where modprobe (and the kernel's crypto autoload used by iwd) look.
 mkdir -p "/usr/lib/modules/$KVER"
 mount --bind "$MODULES" "/usr/lib/modules/$KVER"
