@@ -127,7 +127,9 @@ def _password_lines(snap: Snapshot) -> list[str]:
         [f"             ! no new password: {literal(snap.rotation_problem)}"] if snap.rotation_problem else []
     )
     if pw is None:
-        return [f"Password     (none) {literal(snap.password_problem or '')}".rstrip(), *failed]
+        if failed:  # the reason this login made none says more than "no password yet"
+            return ["Password     (none)", *failed]
+        return [f"Password     (none) {literal(snap.password_problem or '')}".rstrip()]
     # The state file is trusted less than our own code: every field is shown literally.
     lines = [f"Password     {literal(pw.password)}"]
     detail = (

@@ -270,6 +270,19 @@ async def test_missing_password_says_why() -> None:
         assert app.screen.query_one(PasswordBox).has_class("-missing")
 
 
+async def test_a_login_that_could_not_make_a_password_says_why_in_the_box_and_the_message() -> None:
+    problem = "cannot set up state directory /proc/x: it does not exist"
+    app = screen_data.app(
+        screen_data.snapshot(password=None, password_problem="no password yet", rotation_problem=problem)
+    )
+    async with app.run_test(size=WIDE) as pilot:
+        await pilot.pause()
+        box = app.screen.query_one(PasswordBox)
+        assert box.has_class("-missing")
+        assert flat(problem) in flat(str(box.render()))
+        assert app.message == f"No new password: {problem}"
+
+
 async def test_bootstrapped_but_unpublished_onion_says_it_is_publishing() -> None:
     status = TorStatus(
         reachable=True, bootstrap_percent=100, bootstrap_phase="Done", onion_address=screen_data.ONION

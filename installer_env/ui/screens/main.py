@@ -60,7 +60,8 @@ class MainScreen(Screen[None]):
         name = literal(snap.hostname)
         demo = "  (demo: nothing is applied to this machine)" if config.demo else ""
         self.query_one("#title", Static).update(f"installer-env on {name}{demo}")
-        self.query_one(PasswordBox).show(snap.password, snap.password_problem)
+        # With no password at all, why this login could not make one says more than "none yet".
+        self.query_one(PasswordBox).show(snap.password, snap.rotation_problem or snap.password_problem)
         self.query_one(AddressList).show(
             user, view.hosts(snap), snap.mdns_name, view.network_problem(snap), view.interface_of(snap)
         )
