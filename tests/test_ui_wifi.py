@@ -95,6 +95,14 @@ async def type_text(pilot: Pilot[Any], text: str) -> None:
     await pilot.press(*text)
 
 
+async def submit_passphrase(pilot: Pilot[Any], ssid: str, passphrase: str) -> None:
+    """Pick `ssid` in the list, type `passphrase` in the connect dialog and press Enter."""
+    await highlight(pilot, ssid)
+    await pilot.press("enter")
+    await type_text(pilot, passphrase)
+    await pilot.press("enter")
+
+
 def dialog(app: App[Any]) -> ConnectDialog:
     assert isinstance(app.screen, ConnectDialog), screen_text(app)
     return app.screen
@@ -206,10 +214,7 @@ async def test_too_short_passphrase_is_refused_before_anything_is_sent(
     app = wifi_app()
     async with app.run_test(size=SMALL) as pilot:
         await open_wifi(pilot)
-        await highlight(pilot, "home")
-        await pilot.press("enter")
-        await type_text(pilot, "short")
-        await pilot.press("enter")
+        await submit_passphrase(pilot, "home", "short")
         await wait_for(
             pilot, lambda: flat("has 8 to 63 characters; this one has 5.") in flat(screen_text(app))
         )
@@ -224,10 +229,7 @@ async def test_wrong_passphrase_says_so_and_keeps_the_dialog_and_what_was_typed(
     app = wifi_app()
     async with app.run_test(size=SMALL) as pilot:
         await open_wifi(pilot)
-        await highlight(pilot, "home")
-        await pilot.press("enter")
-        await type_text(pilot, "not the passphrase")
-        await pilot.press("enter")
+        await submit_passphrase(pilot, "home", "not the passphrase")
         await wait_for(pilot, lambda: "Wrong passphrase" in screen_text(app))
         assert flat("the network refused it (handshake failed)") in flat(screen_text(app))
         field = dialog(app).query_one(PassphraseInput)
@@ -382,10 +384,7 @@ async def test_cancel_while_connecting(iwd: FakeIwd, system_bus: PrivateBus) -> 
     async with app.run_test(size=SMALL) as pilot:
         await open_wifi(pilot)
         iwd.state.connect_delay = 10.0
-        await highlight(pilot, "home")
-        await pilot.press("enter")
-        await type_text(pilot, PASS)
-        await pilot.press("enter")
+        await submit_passphrase(pilot, "home", PASS)
         await wait_for(pilot, lambda: "Connecting to home...  Esc: cancel" in screen_text(app))
         assert dialog(app).query_one(PassphraseInput).disabled
         await pilot.press("escape")
@@ -460,10 +459,7 @@ async def test_iwd_restarting_is_followed(iwd: FakeIwd, system_bus: PrivateBus) 
         await wait_for(pilot, lambda: "Device wlan0" in screen_text(app) and "Networks" in screen_text(app))
         await pilot.press("r")
         await wait_for(pilot, lambda: "Scan done: 4 networks in range." in screen_text(app))
-        await highlight(pilot, "home")
-        await pilot.press("enter")
-        await type_text(pilot, PASS)
-        await pilot.press("enter")  # the agent registers again with the new iwd
+        await submit_passphrase(pilot, "home", PASS)  # the agent registers again with the new iwd
         await wait_for(pilot, lambda: "Connected to home." in screen_text(app))
 
 
