@@ -114,12 +114,12 @@ def screen_argv(tmp: Path) -> list[str]:
     return [str(ROOT / ".venv/bin/installer-env"), "demo", "--state-dir", str(tmp / "state")]
 
 
-def first_frame(tmp: Path, runs: int) -> list[float]:
+def first_frame(argv: Sequence[str], env: dict[str, str], ready: Sequence[bytes], runs: int) -> list[float]:
     times = []
     for _ in range(runs):
-        proc = PtyProcess(screen_argv(tmp), screen_env(tmp))
+        proc = PtyProcess(argv, env)
         try:
-            seconds = proc.read_until(QR_GLYPHS, timeout=20)
+            seconds = proc.read_until(ready, timeout=20)
             if seconds is not None:
                 times.append(seconds)
         finally:
@@ -203,7 +203,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="installer-env-bench-") as tmp_name:
         tmp = Path(tmp_name)
         env = screen_env(tmp)
-        print(f"exec to first frame with the QR code: {summary(first_frame(tmp, args.runs), 's')}")
+        frames = first_frame(screen_argv(tmp), env, QR_GLYPHS, args.runs)
+        print(f"exec to first frame with the QR code: {summary(frames, 's')}")
         rss, cpu, on_cpu = idle(screen_argv(tmp), env, QR_GLYPHS, args.idle_seconds)
         base_rss, base_cpu, _ = idle(baseline, env, [b"ssh root@"], args.idle_seconds)
         print(f"RSS: screen {rss:.1f} MiB; baseline {base_rss:.1f} MiB")

@@ -151,7 +151,10 @@ def print_qr(snap: Snapshot, config: Config, pure_ascii: bool, invert: bool) -> 
 
 
 def ensure_sshd(config: Config) -> None:
-    snap = sshd.status(config)
+    # A running sshd process settles it without `sshd -T`, which the first snapshot runs meanwhile.
+    if sshd.sshd_binary(config) is None or sshd.sshd_processes():
+        return
+    snap = sshd.status(config)  # none runs: something may still listen on its port (socket activation)
     if snap.installed and not snap.running:
         try:
             sshd.start(config)

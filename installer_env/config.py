@@ -135,6 +135,5 @@ def load_config(env: Mapping[str, str] | None = None, overrides: Mapping[str, An
     for name in _FIELD_NAMES:
         if (text := env.get(ENV_PREFIX + name.upper())) is not None:
             values[name] = _convert(name, text, from_env=True)
-    for name, value in (overrides or {}).items():
-        values[name] = value
+    values.update(overrides or {})
     return Config(**values)

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 
-from installer_env import plain
+from installer_env import plain, status
 from installer_env.config import Config
 from installer_env.session import Session, Snapshot, collect
 from installer_env.state import StateStore
@@ -64,8 +64,6 @@ def show(
 
     view = choose(os.environ, tty_name(), force_plain, keyboard=sys.stdin.isatty())
     if view is View.ONCE:
-        from installer_env import status
-
         sys.stdout.write(status.to_text(first_snapshot()))
         return 0
     if view is View.PLAIN:

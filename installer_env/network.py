@@ -141,7 +141,7 @@ def reachable_for_ssh(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool
     return True
 
 
-def _offerable(family: str, address: str, flags: Iterable[str]) -> bool:
+def _offerable(address: str, flags: Iterable[str]) -> bool:
     if _NOT_OFFERED_FLAGS.intersection(flags):
         return False
     try:
@@ -194,7 +194,7 @@ def _address(msg: Any, reachable: bool) -> Address | None:
         family=family,
         scope=_SCOPES.get(scope, str(scope)),
         flags=flags,
-        offered=reachable and _offerable(family, text, flags),
+        offered=reachable and _offerable(text, flags),
     )
 
 

@@ -6,7 +6,7 @@ import datetime
 
 from installer_env import password
 from installer_env.config import Config
-from installer_env.errors import NotAnInstallerError, StateDirError
+from installer_env.errors import NotAnInstallerError
 from installer_env.osrelease import is_live_installer
 from installer_env.state import PasswordState, StateStore
 
@@ -34,10 +34,7 @@ def rotate(config: Config, store: StateStore, *, require_apply: bool = False) ->
         why = reason.removeprefix("not applied: ")
         raise NotAnInstallerError(f"refusing to change {config.password_user}'s password: {why}")
     with store.locked():
-        try:
-            previous = store.read()
-        except StateDirError:
-            previous = None  # a damaged file is replaced, not fatal
+        previous = store.read_or_none()
         state = PasswordState(
             password=password.generate(config.password_words),
             user=config.password_user,
@@ -57,10 +54,7 @@ def rotate(config: Config, store: StateStore, *, require_apply: bool = False) ->
 def on_login(config: Config, store: StateStore) -> PasswordState:
     """A console login: rotate when the policy says so, else keep the current password."""
     if not config.rotate_on_login:
-        try:
-            current = store.read()
-        except StateDirError:
-            current = None
+        current = store.read_or_none()
         if current is not None and current.user == config.password_user:
             return current
     return rotate(config, store)

@@ -42,14 +42,10 @@ class Snapshot:
     rotation_problem: str | None = None
 
 
-def hostname() -> str:
-    return socket.gethostname()
-
-
 def collect(config: Config, store: StateStore) -> Snapshot:
     """Everything at once, for one-shot views such as `status`."""
     state, problem = read_password(store)
-    name = hostname()
+    name = socket.gethostname()
     return Snapshot(
         hostname=name,
         mdns_name=f"{name}.local" if config.mdns else None,
@@ -114,12 +110,13 @@ def read_password(store: StateStore) -> tuple[PasswordState | None, str | None]:
 async def follow_password(store: StateStore, session: Session) -> None:
     """Another console rotating the password shows up here at once (half a second at most while
     the state directory does not exist yet)."""
-    async for _ in store.watch(interval=0.5):
-        state, problem = read_password(store)
+    async for seen in store.watch(interval=0.5):
+        # The watch has read the file already; only when there is no state, read again for why.
+        state, problem = (seen, None) if seen is not None else read_password(store)
         session.update(password=state, password_problem=problem)
 
 
-async def supervise(name: str, source: Callable[[], Awaitable[None]], session: Session) -> None:
+async def supervise(name: str, source: Callable[[], Awaitable[None]]) -> None:
     """Keep one source running: a source that crashes is restarted with backoff, the others go on.
 
     Sources report their own expected failures in the snapshot (tor absent, no iwd, ...); this is
@@ -154,7 +151,7 @@ async def run_sources(config: Config, store: StateStore, session: Session) -> No
         sources["tor"] = lambda: tor.follow(config, session)
     async with asyncio.TaskGroup() as group:
         for name, source in sources.items():
-            group.create_task(supervise(name, source, session), name=f"source-{name}")
+            group.create_task(supervise(name, source), name=f"source-{name}")
 
 
 async def follow_sshd(

@@ -28,15 +28,17 @@ log = logging.getLogger(__name__)
 TCP_LISTEN = "0A"
 DEFAULT_PORT = 22
 _MAX_KEY_LINE = 64 * 1024  # a 16384-bit RSA key is under 3 KiB; anything far longer is not a key
+# Per key type: the name ssh-keygen -l prints, and the number of SSH strings in its key blob (the
+# type name first), as in RFC 4253/5656 and PROTOCOL.u2f.
 _KEY_TYPES = {
-    "ssh-ed25519": "ED25519",
-    "sk-ssh-ed25519@openssh.com": "ED25519-SK",
-    "ssh-rsa": "RSA",
-    "ssh-dss": "DSA",
-    "ecdsa-sha2-nistp256": "ECDSA",
-    "ecdsa-sha2-nistp384": "ECDSA",
-    "ecdsa-sha2-nistp521": "ECDSA",
-    "sk-ecdsa-sha2-nistp256@openssh.com": "ECDSA-SK",
+    "ssh-ed25519": ("ED25519", 2),
+    "sk-ssh-ed25519@openssh.com": ("ED25519-SK", 3),
+    "ssh-rsa": ("RSA", 3),
+    "ssh-dss": ("DSA", 5),
+    "ecdsa-sha2-nistp256": ("ECDSA", 3),
+    "ecdsa-sha2-nistp384": ("ECDSA", 3),
+    "ecdsa-sha2-nistp521": ("ECDSA", 3),
+    "sk-ecdsa-sha2-nistp256@openssh.com": ("ECDSA-SK", 4),
 }
 
 
@@ -69,19 +71,6 @@ def _ssh_string(blob: bytes, offset: int) -> tuple[bytes, int]:
     return blob[offset + 4 : end], end
 
 
-# Number of SSH strings in each key blob (the type name first), as in RFC 4253/5656 and PROTOCOL.u2f.
-_KEY_FIELDS = {
-    "ssh-ed25519": 2,
-    "sk-ssh-ed25519@openssh.com": 3,
-    "ssh-rsa": 3,
-    "ssh-dss": 5,
-    "ecdsa-sha2-nistp256": 3,
-    "ecdsa-sha2-nistp384": 3,
-    "ecdsa-sha2-nistp521": 3,
-    "sk-ecdsa-sha2-nistp256@openssh.com": 4,
-}
-
-
 def _key_bits(algorithm: str, blob: bytes) -> int:
     """The key size ssh-keygen prints; the whole blob is checked, so a cut-off key is refused."""
     values: list[bytes] = []
@@ -89,7 +78,7 @@ def _key_bits(algorithm: str, blob: bytes) -> int:
     while offset < len(blob):
         value, offset = _ssh_string(blob, offset)
         values.append(value)
-    if len(values) != _KEY_FIELDS[algorithm]:
+    if len(values) != _KEY_TYPES[algorithm][1]:
         raise ValueError("malformed key data")
     if "ed25519" in algorithm:
         if len(values[1]) != 32:
@@ -117,7 +106,7 @@ def parse_public_key(line: str, path: str = "") -> HostKey:
     if inner.decode("ascii", "replace") != parts[0]:
         raise ValueError("key type does not match key data")
     digest = base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
-    return HostKey(_KEY_TYPES[parts[0]], _key_bits(parts[0], blob), f"SHA256:{digest}", path)
+    return HostKey(_KEY_TYPES[parts[0]][0], _key_bits(parts[0], blob), f"SHA256:{digest}", path)
 
 
 def host_keys(pattern: str) -> tuple[tuple[HostKey, ...], tuple[str, ...]]:
@@ -157,22 +146,27 @@ def effective_port(config: Config, binary: str | None) -> tuple[int, str | None]
     if binary is None:
         return DEFAULT_PORT, None  # "not installed" is reported on its own
     try:
-        result = subprocess.run(
-            [binary, "-T", "-f", str(config.sshd_config)],
-            capture_output=True,
-            text=True,
-            errors="replace",
-            timeout=10,
-            check=False,
-        )
+        result = _run([binary, "-T", "-f", str(config.sshd_config)], timeout=10)
     except (OSError, subprocess.TimeoutExpired) as e:
         return DEFAULT_PORT, f"cannot run {binary} -T ({e}); showing port {DEFAULT_PORT}"
     for line in result.stdout.splitlines():
         key, _, value = line.partition(" ")
         if key == "port" and value.strip().isdigit():
             return int(value), None
-    detail = " ".join(result.stderr.split())[:200] or f"exit code {result.returncode}"
+    detail = _failure_detail(result)[:200]
     return DEFAULT_PORT, f"cannot read sshd's port ({binary} -T: {detail}); showing port {DEFAULT_PORT}"
+
+
+def _run(argv: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+    """Run a tool for its output; a failing exit is the caller's to judge, not an exception."""
+    return subprocess.run(
+        argv, capture_output=True, text=True, errors="replace", timeout=timeout, check=False
+    )
+
+
+def _failure_detail(result: subprocess.CompletedProcess[str]) -> str:
+    """The tool's stderr on one line, else its exit code."""
+    return " ".join(result.stderr.split()) or f"exit code {result.returncode}"
 
 
 class _SockDiag:
@@ -295,16 +289,8 @@ def start(config: Config) -> None:
     if systemctl is None:
         raise SshdError(f"cannot start sshd: systemctl not found; start {config.sshd} by hand")
     try:
-        result = subprocess.run(
-            [systemctl, "start", config.sshd_unit],
-            capture_output=True,
-            text=True,
-            errors="replace",
-            timeout=60,
-            check=False,
-        )
+        result = _run([systemctl, "start", config.sshd_unit], timeout=60)
     except (OSError, subprocess.TimeoutExpired) as e:
         raise SshdError(f"cannot start sshd ({config.sshd_unit}): {e}") from None
     if result.returncode != 0:
-        detail = " ".join(result.stderr.split()) or f"exit code {result.returncode}"
-        raise SshdError(f"cannot start sshd ({config.sshd_unit}): {detail}")
+        raise SshdError(f"cannot start sshd ({config.sshd_unit}): {_failure_detail(result)}")

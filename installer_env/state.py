@@ -100,6 +100,13 @@ class StateStore:
                 f"state file {self.path} is damaged ({e}); the next rotation replaces it"
             ) from None
 
+    def read_or_none(self) -> PasswordState | None:
+        """`read()`, with a damaged or unreadable file counted as no state (the next rotation replaces it)."""
+        try:
+            return self.read()
+        except StateDirError:
+            return None
+
     def signature(self) -> tuple[int, int, int, int] | None:
         """Changes whenever a writer replaces the file; cheap enough to poll.
 
@@ -174,11 +181,7 @@ class StateStore:
                 sig = self.signature()
                 if sig != last:
                     last = sig
-                    try:
-                        current = self.read()
-                    except StateDirError:
-                        current = None
-                    yield current
+                    yield self.read_or_none()
                 if changes is None:
                     await asyncio.sleep(interval)
                 else:

@@ -121,6 +121,11 @@ def to_json(snap: Snapshot, qr_max_addrs: int = qr.DEFAULT_MAX_ADDRS) -> str:
     return json.dumps(to_dict(snap, qr_max_addrs), indent=2, ensure_ascii=True)
 
 
+def _labelled(label: str, lines: list[str]) -> list[str]:
+    """`label` in the left column of the first line, the others indented to match."""
+    return [f"{label if i == 0 else '':<13}{line}" for i, line in enumerate(lines)]
+
+
 def _password_lines(snap: Snapshot) -> list[str]:
     pw = snap.password
     failed = (
@@ -164,7 +169,7 @@ def _network_lines(snap: Snapshot) -> list[str]:
     if net is None:
         return []
     if net.problem is not None:
-        return [f"Network      ! {literal(net.problem)}"]
+        return _labelled("Network", [f"! {literal(net.problem)}"])
     lines = []
     for interface in net.interfaces:
         if interface.loopback:
@@ -179,7 +184,7 @@ def _network_lines(snap: Snapshot) -> list[str]:
             lines.append(f"  {address.address}/{address.prefixlen}" + (f" ({why})" if why else ""))
     if not lines:
         lines = ["(no network interfaces)"]
-    return [f"{'Network' if i == 0 else '':<13}{line}" for i, line in enumerate(lines)]
+    return _labelled("Network", lines)
 
 
 def _wifi_lines(snap: Snapshot) -> list[str]:
@@ -187,7 +192,7 @@ def _wifi_lines(snap: Snapshot) -> list[str]:
     if wifi is None:
         return []
     if wifi.problem is not None:
-        return [f"Wi-Fi        ! {literal(wifi.problem)}"]
+        return _labelled("Wi-Fi", [f"! {literal(wifi.problem)}"])
     lines = []
     for dev in wifi.devices:
         where = f"{literal(dev.name)} ({literal(dev.adapter)})"
@@ -197,12 +202,12 @@ def _wifi_lines(snap: Snapshot) -> list[str]:
             lines.append(f"{where} switched off")
         else:
             lines.append(f"{where} {literal(dev.state)}, {len(dev.networks)} networks in range")
-    return [f"{'Wi-Fi' if i == 0 else '':<13}{line}" for i, line in enumerate(lines)]
+    return _labelled("Wi-Fi", lines)
 
 
 def _onion(snap: Snapshot) -> str | None:
-    address = snap.tor.onion_address if snap.tor else None
-    return address if address and tor.is_onion_address(address) else None
+    """The onion address as the QR code carries it, or None while there is no valid one."""
+    return qr.onion_host(snap.tor.onion_address if snap.tor else None)
 
 
 def _tor_lines(snap: Snapshot) -> list[str]:
@@ -230,7 +235,7 @@ def _login_lines(snap: Snapshot, user: str) -> list[str]:
         hosts.append(literal(snap.mdns_name))
     if not hosts:
         return [f"Log in with: ssh {port}{user}@<address> (no address yet)"]
-    return [f"{'Log in with:' if i == 0 else '':<13}ssh {port}{user}@{host}" for i, host in enumerate(hosts)]
+    return _labelled("Log in with:", [f"ssh {port}{user}@{host}" for host in hosts])
 
 
 def to_text(snap: Snapshot) -> str:

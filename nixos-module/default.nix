@@ -14,6 +14,7 @@ let
   inherit (lib) mkDefault mkForce mkIf mkOption types;
 
   consoleName = types.strMatching "[A-Za-z0-9]+";
+  passwordWordCount = types.ints.between 1 20;
   nullOrPort = types.nullOr types.port;
 
   # One option per field of installer_env.config.Config, under the same name: the JSON file the
@@ -25,7 +26,7 @@ let
       description = "Shared state: the password every console shows, the onion service key.";
     };
     password_words = mkOption {
-      type = types.ints.between 1 20;
+      type = passwordWordCount;
       description = "Diceware words per password (12.9 bits each).";
     };
     password_user = mkOption {
@@ -159,7 +160,7 @@ in
     };
 
     passwordWords = mkOption {
-      type = types.ints.between 1 20;
+      type = passwordWordCount;
       default = 4;
       description = "Diceware words in root's generated password (4 words: 51.7 bits).";
     };

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from installer_env.config import Config
-from installer_env.network import UNKNOWN_HARDWARE, Address, Interface, NetworkSnapshot
+from installer_env.network import UNKNOWN_HARDWARE, Address, Interface, NetworkSnapshot, offered_hosts
 from installer_env.session import Session, Snapshot
 from installer_env.sshd import HostKey, SshdStatus
 from installer_env.state import PasswordState, StateStore
@@ -61,9 +61,7 @@ def interface(name: str, *addresses: str, index: int = 2) -> Interface:
 
 
 def network(*interfaces: Interface) -> NetworkSnapshot:
-    offered = [a.host for i in interfaces for a in i.addresses if a.family == "ipv4"]
-    offered += [a.host for i in interfaces for a in i.addresses if a.family == "ipv6"]
-    return NetworkSnapshot(interfaces=interfaces, offered=tuple(offered))
+    return NetworkSnapshot(interfaces=interfaces, offered=offered_hosts(interfaces))
 
 
 ETH0 = interface("eth0", "192.168.1.5", "2001:db8::5")

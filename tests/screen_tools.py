@@ -6,7 +6,6 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from rich.segment import Segment
 from textual.app import App
 from textual.pilot import Pilot
 from textual.strip import Strip
@@ -21,8 +20,9 @@ def screen_text(app: App[Any]) -> str:
     return "\n".join(s.text for s in strips(app))
 
 
-def segments_at(app: App[Any]) -> list[list[Segment]]:
-    return [list(s) for s in strips(app)]
+def flat(text: str) -> str:
+    """The screen's text with line breaks and runs of spaces removed, for texts that may wrap."""
+    return "".join(text.split())
 
 
 async def wait_for(pilot: Pilot[Any], condition: Callable[[], bool], timeout: float = 5.0) -> None:

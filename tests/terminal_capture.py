@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import re
 import shlex
-import struct
 import subprocess
 import time
-import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from qrimage import zbar_decode
+from qrimage import write_pgm, zbar_decode
 
 SGR = re.compile(r"\x1b\[([0-9;]*)m")
 # Light is white or bright white (ANSI 7/15, as SGR 37/97/47/107 or 256-colour 7/15); all else is dark.
@@ -105,37 +103,18 @@ def pixels(cells: Sequence[Sequence[Cell]]) -> list[list[bool]]:
     return [r + [False] * (width - len(r)) for r in out]
 
 
-def write_png(path: Path, image: Sequence[Sequence[bool]], scale: int = 6, border: int = 8) -> None:
-    """A greyscale PNG of the pixels, scaled up, inside a dark border (as the screen around it is)."""
-    width = (len(image[0]) + 2 * border) * scale
-    rows = []
+def decode_capture(captured: str, path: Path, scale: int = 6, border: int = 8) -> list[str]:
+    """The payload of each QR code zbarimg finds in a `capture-pane -e` text, one entry a code.
+
+    The cells become pixels, scaled up, inside a dark border (as the screen around them is).
+    """
+    image = pixels(parse(captured))
+    side = [False] * border
     blank = [False] * (len(image[0]) + 2 * border)
-    for src in (
-        [blank] * border + [[False] * border + list(r) + [False] * border for r in image] + [blank] * border
-    ):
-        line = b"\x00" + bytes(255 if p else 0 for p in src for _ in range(scale))
-        rows += [line] * scale
-    height = len(rows)
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(data))
-            + kind
-            + data
-            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-        )
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    path.write_bytes(
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(b"".join(rows)))
-        + chunk(b"IEND", b"")
+    framed = [blank] * border + [side + row + side for row in image] + [blank] * border
+    write_pgm(
+        [[255 if p else 0 for p in row for _ in range(scale)] for row in framed for _ in range(scale)], path
     )
-
-
-def decode_qr(path: Path) -> list[str]:
-    """The payload of each QR code zbarimg finds in the image, one entry a code."""
     return [line for line in zbar_decode(path).decode("utf-8").splitlines() if line]
 
 
@@ -157,6 +136,9 @@ class Tmux:
 
     def keys(self, *keys: str) -> None:
         self._tmux("send-keys", "-t", "t", *keys)
+
+    def resize(self, width: int, height: int) -> None:
+        self._tmux("resize-window", "-t", "t", "-x", str(width), "-y", str(height))
 
     def capture(self, colours: bool = False) -> str:
         return self._tmux("capture-pane", "-t", "t", "-p", *(["-e"] if colours else []))

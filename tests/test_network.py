@@ -392,7 +392,7 @@ def test_offer_rules_for_temporary_addresses() -> None:
     assert network.why_not_offered(up, temporary) == "temporary"
     assert network._flag_names(0x01, "ipv6") == ("temporary",)
     assert network._flag_names(0x01, "ipv4") == ("secondary",)  # a second IPv4 address is fine
-    assert network._offerable("ipv4", "192.0.2.1", ("secondary", "permanent"))
-    assert not network._offerable("ipv6", "2001:db8::1", ("temporary",))
-    assert not network._offerable("ipv6", "fec0::1", ())  # site-local, long deprecated
-    assert not network._offerable("ipv6", "::ffff:192.0.2.1", ())
+    assert network._offerable("192.0.2.1", ("secondary", "permanent"))
+    assert not network._offerable("2001:db8::1", ("temporary",))
+    assert not network._offerable("fec0::1", ())  # site-local, long deprecated
+    assert not network._offerable("::ffff:192.0.2.1", ())

@@ -83,7 +83,7 @@ async def test_a_crashing_source_is_restarted_and_the_others_go_on(
 
     with caplog.at_level(logging.ERROR, logger="installer_env.session"):
         async with asyncio.timeout(10):
-            await asyncio.gather(supervise("flaky", flaky, session), supervise("steady", steady, session))
+            await asyncio.gather(supervise("flaky", flaky), supervise("steady", steady))
     assert runs == 2
     assert (session.snapshot.hostname, session.snapshot.mdns_name) == ("recovered", "steady.local")
     assert "source flaky failed" in caplog.text

@@ -163,7 +163,7 @@ async def following(config: Config, *, with_others: bool = False) -> AsyncIterat
     if with_others:
         sources["password"] = lambda: follow_password(store, session)
         sources["sshd"] = lambda: follow_sshd(config, session, interval=0.1)
-    tasks = [asyncio.create_task(supervise(name, source, session)) for name, source in sources.items()]
+    tasks = [asyncio.create_task(supervise(name, source)) for name, source in sources.items()]
     try:
         yield session
     finally:
@@ -595,5 +595,6 @@ def test_json_keys(launch_config: Config) -> None:
 
 
 def test_logging_of_stem_is_muted_after_use() -> None:
+    logging.getLogger("stem").setLevel(5)  # stem's own TRACE, as at its first import
     control.import_stem()
     assert logging.getLogger("stem").getEffectiveLevel() >= logging.WARNING

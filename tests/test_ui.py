@@ -7,13 +7,14 @@ from pathlib import Path
 
 import pytest
 import screen_data
-from screen_tools import screen_text, wait_for
+from screen_tools import flat, screen_text, wait_for
 
 from installer_env import qr, rotation
 from installer_env.config import Config
 from installer_env.session import Session, collect
 from installer_env.state import StateStore
 from installer_env.tor import TorStatus
+from installer_env.ui import layout
 from installer_env.ui.app import InstallerApp
 from installer_env.ui.screens.help import HelpScreen
 from installer_env.ui.screens.main import MainScreen
@@ -23,11 +24,6 @@ from installer_env.ui.widgets.qr import QrView
 from installer_env.ui.widgets.tor import progress_bar
 
 WIDE, TALL, SMALL = (160, 50), (80, 60), (80, 24)
-
-
-def flat(text: str) -> str:
-    """The screen's text with line breaks and runs of spaces removed, for texts that may wrap."""
-    return "".join(text.split())
 
 
 async def test_main_screen_shows_password_addresses_keys_and_onion() -> None:
@@ -189,7 +185,7 @@ async def test_qr_full_screen_and_back(key: str) -> None:
 async def test_qr_full_screen_uses_the_largest_quiet_zone_that_fits() -> None:
     snap = screen_data.snapshot()
     code = qr.build(screen_data.PASSWORD, screen_data.ONION, snap.network.offered, 3)  # type: ignore[union-attr]
-    rows = (code.modules + 2 * 2 + 1) // 2 + 1  # room for a quiet zone of 2 and the caption, not 3
+    rows = layout.qr_cells(code.modules, 2)[1] + 1  # room for a quiet zone of 2 and the caption, not 3
     app = screen_data.app(snap)
     async with app.run_test(size=(100, rows)) as pilot:
         await pilot.press("q")
@@ -294,8 +290,6 @@ async def test_bootstrapped_but_unpublished_onion_says_it_is_publishing() -> Non
 
 
 def test_layout_arithmetic() -> None:
-    from installer_env.ui import layout
-
     # Version 7 (45 modules): beside the text from 100 columns, only full screen on 80x24.
     assert layout.choose(100, 37, 45) == layout.Layout(layout.Kind.WIDE, 2)
     assert layout.choose(80, 24, 45) == layout.Layout(layout.Kind.SMALL, 0)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from cli_runner import COMMAND, run_cli, started_cli
-from terminal_capture import Tmux, decode_qr, parse, pixels, tmux_session, write_png
+from terminal_capture import Tmux, decode_capture, tmux_session
 
 pytestmark = pytest.mark.skipif(
     not (shutil.which("tmux") and shutil.which("zbarimg")), reason="needs tmux and zbar-tools"
@@ -71,10 +71,7 @@ def test_qr_on_a_linux_console_decodes_to_the_current_payload(
         tmux.wait_for("Esc: back")
     captured = tmux.capture(colours=True)
     assert "\x1b[" in captured  # colours came through
-    image = pixels(parse(captured))
-    png = tmp_path / "screen.png"
-    write_png(png, image)
-    assert decode_qr(png) == [expected_payload(env, state_dir)]
+    assert decode_capture(captured, tmp_path / "screen.pgm") == [expected_payload(env, state_dir)]
 
 
 @pytest.mark.parametrize("tmux", [(80, 24)], indirect=True)
@@ -134,7 +131,7 @@ def test_a_lone_escape_and_a_resize_reach_the_idle_screen(
     tmux.keys("Escape")
     shown = tmux.wait_for("root password")
     assert "Esc: back" not in shown
-    tmux._tmux("resize-window", "-t", "t", "-x", "120", "-y", "45")
+    tmux.resize(120, 45)
     # Redrawn for the new size: the footer moves to the new last row.
     deadline = time.monotonic() + 20
     while "x Quit" not in (rows := tmux.capture().splitlines() + [""] * 45)[44]:

@@ -21,7 +21,7 @@ from conftest import HOME_PASSPHRASE
 from fake_iwd import AccessPoint, FakeIwd, PrivateBus
 from rich.cells import cell_len
 from rich.color import Color, ColorType
-from screen_tools import screen_text, strips, wait_for
+from screen_tools import flat, screen_text, strips, wait_for
 from terminal_capture import Tmux
 from test_ui_console import CP437
 from textual.app import App
@@ -46,10 +46,6 @@ ANSI = "\x1b[31mred"
 OSC = "\x1b]0;pwned\x07"
 RTL = "abc\u202edef"
 LONG = "L" * 31 + "Z"  # 32 bytes, the longest SSID there is
-
-
-def flat(text: str) -> str:
-    return "".join(text.split())
 
 
 @pytest.fixture

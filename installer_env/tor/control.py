@@ -127,11 +127,12 @@ def open_controller(endpoint: Endpoint, config: Config) -> Any:
     except stem.connection.AuthenticationFailure as e:
         controller.close()
         raise TorProblem(_auth_words(e, endpoint, config)) from None
-    except (stem.ControllerError, TorProblem) as e:
+    except stem.ControllerError as e:
         controller.close()
-        if isinstance(e, TorProblem):
-            raise
         raise TorProblem(f"{endpoint.describe} failed: {e}") from None
+    except TorProblem:
+        controller.close()
+        raise
     return controller
 
 
@@ -183,17 +184,17 @@ def ensure_service(controller: Any, key: OnionKey, target_port: int) -> None:
 # --- running code off the event loop, with a deadline ---------------------------------------------
 
 
-def _wrap(fn: Callable[[], T]) -> Callable[[], T]:
-    """Turn stem's exceptions into TorProblem so callers deal with one kind of failure."""
-
-    def call() -> T:
+def _outcome(fn: Callable[[], Any]) -> tuple[bool, Any]:
+    """(True, result) or (False, exception) of `fn`, for handing over from a worker thread; stem's
+    exceptions become TorProblem so callers deal with one kind of failure."""
+    try:
         stem = import_stem()
         try:
-            return fn()
+            return True, fn()
         except stem.ControllerError as e:
             raise TorProblem(f"tor failed: {e}") from None
-
-    return call
+    except BaseException as e:
+        return False, e
 
 
 def close_quietly(controller: Any) -> None:
@@ -203,15 +204,8 @@ def close_quietly(controller: Any) -> None:
 
 def call_with_deadline(fn: Callable[[], T], timeout: float, what: str) -> T:
     """Run `fn` in a daemon thread; a hung tor costs one thread, never the caller."""
-    outcome: list[Any] = []
-
-    def work() -> None:
-        try:
-            outcome.append((True, _wrap(fn)()))
-        except BaseException as e:
-            outcome.append((False, e))
-
-    thread = threading.Thread(target=work, name="tor-control", daemon=True)
+    outcome: list[tuple[bool, Any]] = []
+    thread = threading.Thread(target=lambda: outcome.append(_outcome(fn)), name="tor-control", daemon=True)
     thread.start()
     thread.join(timeout)
     if not outcome:
@@ -238,10 +232,7 @@ async def off_loop(fn: Callable[[], T], timeout: float, what: str) -> T:
             future.set_exception(value)
 
     def work() -> None:
-        try:
-            result: tuple[bool, Any] = (True, _wrap(fn)())
-        except BaseException as e:
-            result = (False, e)
+        result = _outcome(fn)
         try:
             loop.call_soon_threadsafe(deliver, *result)
         except RuntimeError:  # the loop is gone: nobody waits for this any more

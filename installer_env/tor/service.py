@@ -213,21 +213,19 @@ class _Follower:
         """Keep the service added while the connection lasts; returns why it ended, in words."""
         controller = connection.controller
         service_ready = False
-        check_now = True
         first = True
         while not connection.closed.is_set():
-            if check_now:
-                # Also notices a tor that hangs without closing its socket.
-                try:
-                    percent, phase = await off_loop(
-                        lambda: bootstrap(controller), CALL_TIMEOUT, endpoint.describe
-                    )
-                except TorProblem as e:
-                    return f"{e}; reconnecting"
-                if first:  # what kept us from connecting is over
-                    self.publish(reachable=True, error=None)
-                    first = False
-                self.publish(bootstrap_percent=percent, bootstrap_phase=phase)
+            # Also notices a tor that hangs without closing its socket.
+            try:
+                percent, phase = await off_loop(
+                    lambda: bootstrap(controller), CALL_TIMEOUT, endpoint.describe
+                )
+            except TorProblem as e:
+                return f"{e}; reconnecting"
+            if first:  # what kept us from connecting is over
+                self.publish(reachable=True, error=None)
+                first = False
+            self.publish(bootstrap_percent=percent, bootstrap_phase=phase)
             if not service_ready:
                 try:
                     key = await off_loop(lambda: ensure_key(self.config), CALL_TIMEOUT, "the state directory")
@@ -245,13 +243,10 @@ class _Follower:
                     if not controller.is_alive():
                         break
                     self.publish(error=str(e))
-            try:
+            # The loop ends when the connection closes; a timeout means: look again.
+            with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(HEALTH_INTERVAL if service_ready else 10.0):
                     await connection.closed.wait()
-            except TimeoutError:
-                check_now = True
-            else:
-                check_now = False
         if endpoint.mode == MODE_LAUNCHED:
             return "tor stopped (its control connection closed); starting it again"
         return f"lost the connection to {endpoint.describe} (tor stopped or restarted); reconnecting"

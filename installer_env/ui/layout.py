@@ -18,9 +18,9 @@ TEXT_MIN_HEIGHT = 12
 CHROME_ROWS = 2  # the title line and the footer
 GAP = 1
 # Scanners want 4 modules of quiet zone; phones read 1-2 fine, and less than 1 fails often.
-MAX_QUIET_ZONE = 4
+MAX_QUIET_ZONE = qr.QUIET_ZONE
 MIN_QUIET_ZONE = 1
-MAIN_QUIET_ZONE = 2
+MAIN_QUIET_ZONE = qr.QUIET_ZONE_SHORT
 
 
 class Kind(enum.StrEnum):

@@ -70,8 +70,15 @@ MSG_NO_PERMISSION = (
 MSG_NO_ADAPTER = "No Wi-Fi adapter found. Plug in a USB Wi-Fi adapter: it shows up here by itself."
 MSG_BUSY = "Wi-Fi is busy with another operation. Try again in a moment."
 MSG_GONE = "The network is no longer in range. Scan again."
+MSG_IWD_TIMEOUT = "iwd did not answer in time."
+MSG_BUS_LOST = "The connection to the system D-Bus was lost."
+MSG_CANCELLED = "The connection attempt was cancelled."
+MSG_NEEDS_PASSPHRASE = "This network needs a passphrase."
 
 MIN_PASSPHRASE, MAX_PASSPHRASE = 8, 63
+
+
+MAX_SSID_BYTES = 32
 
 
 def check_passphrase(passphrase: str) -> None:
@@ -83,6 +90,12 @@ def check_passphrase(passphrase: str) -> None:
             WifiErrorKind.INVALID_PASSPHRASE,
             f"A Wi-Fi passphrase has {MIN_PASSPHRASE} to {MAX_PASSPHRASE} characters; this one has {size}.",
         )
+
+
+def check_ssid(ssid: str) -> None:
+    """A network name (for a hidden network, typed by hand) is 1 to 32 bytes."""
+    if not 1 <= len(ssid.encode("utf-8")) <= MAX_SSID_BYTES:
+        raise WifiError(WifiErrorKind.NOT_FOUND, f"A network name has 1 to {MAX_SSID_BYTES} bytes.")
 
 
 class _PassphraseAgent(ServiceInterface):
@@ -205,7 +218,7 @@ class IwdClient:
 
     def _require_bus(self) -> MessageBus:
         if self._bus is None or not self._bus.connected:
-            raise WifiError(WifiErrorKind.NO_BUS, "The connection to the system D-Bus was lost.")
+            raise WifiError(WifiErrorKind.NO_BUS, MSG_BUS_LOST)
         return self._bus
 
     async def _call(
@@ -235,7 +248,7 @@ class IwdClient:
             async with asyncio.timeout(timeout or self._call_timeout):
                 reply = await bus.call(msg)
         except TimeoutError:
-            raise WifiError(WifiErrorKind.TIMEOUT, "iwd did not answer in time.") from None
+            raise WifiError(WifiErrorKind.TIMEOUT, MSG_IWD_TIMEOUT) from None
         except (OSError, EOFError) as e:
             raise WifiError(WifiErrorKind.NO_BUS, f"The system D-Bus connection failed: {e}") from None
         if reply.message_type == MessageType.ERROR:
@@ -278,11 +291,11 @@ class IwdClient:
         if name == f"{BUS}.Error.AccessDenied":
             return WifiError(WifiErrorKind.NO_PERMISSION, MSG_NO_PERMISSION)
         if name in (f"{BUS}.Error.NoReply", f"{BUS}.Error.Timeout", f"{BUS}.Error.TimedOut"):
-            return WifiError(WifiErrorKind.TIMEOUT, "iwd did not answer in time.")
+            return WifiError(WifiErrorKind.TIMEOUT, MSG_IWD_TIMEOUT)
         if name in (f"{BUS}.Error.UnknownObject", f"{BUS}.Error.UnknownMethod"):
             return WifiError(WifiErrorKind.NOT_FOUND, MSG_GONE)
         if name == AGENT_CANCELED or short == "Aborted":
-            return WifiError(WifiErrorKind.CANCELLED, "The connection attempt was cancelled.")
+            return WifiError(WifiErrorKind.CANCELLED, MSG_CANCELLED)
         if short in ("Busy", "InProgress"):
             return WifiError(WifiErrorKind.BUSY, MSG_BUSY)
         if short == "NotFound":
@@ -443,7 +456,7 @@ class IwdClient:
             while True:
                 self._changed.clear()
                 if disconnected.done():
-                    raise WifiError(WifiErrorKind.NO_BUS, "The connection to the system D-Bus was lost.")
+                    raise WifiError(WifiErrorKind.NO_BUS, MSG_BUS_LOST)
                 current = await self.status()
                 if current != last:
                     last = current
@@ -460,9 +473,7 @@ class IwdClient:
 
     # ------------------------------------------------------------------ operations
 
-    async def _station(
-        self, device: WifiDevice | str | None
-    ) -> tuple[str, dict[str, dict[str, dict[str, Any]]]]:
+    async def _station(self, device: WifiDevice | str | None) -> str:
         """The station's object path (by interface name, as iwd recreates paths), powered on if needed."""
         objects = await self._objects()
         name = device.name if isinstance(device, WifiDevice) else device
@@ -477,8 +488,8 @@ class IwdClient:
         path, ifaces = candidates[0]
         if STATION not in ifaces:
             await self._power_on(path, objects)
-            objects = await self._wait_for_station(path)
-        return path, objects
+            await self._wait_for_station(path)
+        return path
 
     async def _power_on(self, device_path: str, objects: dict[str, dict[str, dict[str, Any]]]) -> None:
         dev = objects[device_path][DEVICE]
@@ -499,14 +510,12 @@ class IwdClient:
                 device_path, PROPERTIES, "Set", "ssv", [DEVICE, "Mode", Variant("s", "station")]
             )
 
-    async def _wait_for_station(
-        self, path: str, timeout: float = 10.0
-    ) -> dict[str, dict[str, dict[str, Any]]]:
+    async def _wait_for_station(self, path: str, timeout: float = 10.0) -> None:
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
             objects = await self._objects()
             if STATION in objects.get(path, {}):
-                return objects
+                return
             if asyncio.get_running_loop().time() > deadline:
                 raise WifiError(
                     WifiErrorKind.RADIO_OFF, "The Wi-Fi device did not switch on. Try: rfkill unblock wifi"
@@ -520,7 +529,7 @@ class IwdClient:
 
     async def scan(self, device: WifiDevice | str | None = None, *, timeout: float = 30.0) -> WifiStatus:
         """Scan and wait until it is done; while it runs, `WifiDevice.scanning` is True."""
-        station, _ = await self._station(device)
+        station = await self._station(device)
         try:
             await self._call(station, STATION, "Scan")
         except DBusError as e:
@@ -578,7 +587,7 @@ class IwdClient:
         iwd does not know yet needs `passphrase`; known and open networks connect without one."""
         if device is None and isinstance(network, WifiNetwork):
             device = await self._device_name_of(network.path)
-        station, _ = await self._station(device)
+        station = await self._station(device)
         path, props = await self._find_network(network, station)
         security = str(props.get("Type", ""))
         known = "KnownNetwork" in props
@@ -590,7 +599,7 @@ class IwdClient:
             )
         if security == "psk":
             if passphrase is None and not known:
-                raise WifiError(WifiErrorKind.PASSPHRASE_REQUIRED, "This network needs a passphrase.")
+                raise WifiError(WifiErrorKind.PASSPHRASE_REQUIRED, MSG_NEEDS_PASSPHRASE)
             if passphrase is not None:
                 check_passphrase(passphrase)
         return await self._connect_with_agent(
@@ -610,11 +619,10 @@ class IwdClient:
         timeout: float = 60.0,
     ) -> WifiStatus:
         """Connect to a network that does not broadcast its name (first time; later it is known)."""
-        if not ssid or len(ssid.encode("utf-8")) > 32:
-            raise WifiError(WifiErrorKind.NOT_FOUND, "A network name has 1 to 32 bytes.")
+        check_ssid(ssid)
         if passphrase is not None:
             check_passphrase(passphrase)
-        station, _ = await self._station(device)
+        station = await self._station(device)
         return await self._connect_with_agent(
             None,
             passphrase,
@@ -665,7 +673,7 @@ class IwdClient:
         short = e.type.rsplit(".", 1)[-1]
         reason = self._agent.cancel_reason
         if self._agent.asked and passphrase is None:
-            return WifiError(WifiErrorKind.PASSPHRASE_REQUIRED, "This network needs a passphrase.")
+            return WifiError(WifiErrorKind.PASSPHRASE_REQUIRED, MSG_NEEDS_PASSPHRASE)
         if short == "Failed" and self._agent.asked:
             # iwd says only "Failed" when the 4-way handshake fails after our answer: the key was wrong.
             return WifiError(
@@ -677,7 +685,7 @@ class IwdClient:
         if reason == "timed-out":
             return WifiError(WifiErrorKind.TIMEOUT, "The passphrase was not given in time.")
         if reason in ("user-canceled", "shutdown"):
-            return WifiError(WifiErrorKind.CANCELLED, "The connection attempt was cancelled.")
+            return WifiError(WifiErrorKind.CANCELLED, MSG_CANCELLED)
         if short == "Failed":
             return WifiError(
                 WifiErrorKind.FAILED,
@@ -691,7 +699,7 @@ class IwdClient:
 
     async def disconnect(self, device: WifiDevice | str | None = None) -> WifiStatus:
         """Disconnect, or cancel a connection in progress (its connect() raises CANCELLED)."""
-        station, _ = await self._station(device)
+        station = await self._station(device)
         try:
             await self._call(station, STATION, "Disconnect")
         except DBusError as e:

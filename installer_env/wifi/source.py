@@ -6,7 +6,7 @@ import asyncio
 import concurrent.futures
 from typing import TYPE_CHECKING
 
-from installer_env.wifi.client import IwdClient
+from installer_env.wifi.client import MSG_IWD_TIMEOUT, IwdClient
 from installer_env.wifi.model import WifiError, WifiErrorKind, WifiStatus
 
 if TYPE_CHECKING:
@@ -28,7 +28,7 @@ def read_status(bus_address: str | None = None, timeout: float = 3.0) -> WifiSta
         except WifiError as e:
             return WifiStatus.unavailable(e)
         except TimeoutError:
-            return WifiStatus.unavailable(WifiError(WifiErrorKind.TIMEOUT, "iwd did not answer in time."))
+            return WifiStatus.unavailable(WifiError(WifiErrorKind.TIMEOUT, MSG_IWD_TIMEOUT))
         finally:
             await client.close()
 

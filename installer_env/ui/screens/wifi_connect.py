@@ -21,14 +21,13 @@ from textual.worker import Worker
 from installer_env.textsafe import literal
 from installer_env.ui.widgets.passphrase import NO_CONTROL, PassphraseInput
 from installer_env.ui.widgets.wifi_lists import signal_bars
-from installer_env.wifi.client import check_passphrase
+from installer_env.wifi.client import MAX_SSID_BYTES, check_passphrase, check_ssid
 from installer_env.wifi.model import WifiError, WifiErrorKind
 
 if TYPE_CHECKING:
     from installer_env.wifi.client import IwdClient
     from installer_env.wifi.model import WifiNetwork
 
-MAX_SSID_BYTES = 32
 KEYS = "Enter: connect   F2 or Ctrl-T: show/hide   Esc: cancel"
 
 
@@ -118,9 +117,12 @@ class ConnectDialog(ModalScreen[str | None]):
         passphrase = self.query_one(PassphraseInput).value
         ssid = self.query_one("#wifi-ssid", Input).value if self.hidden else None
         try:
-            if ssid is not None and not 1 <= len(ssid.encode("utf-8")) <= MAX_SSID_BYTES:
-                self.query_one("#wifi-ssid").focus()
-                raise WifiError(WifiErrorKind.NOT_FOUND, "A network name has 1 to 32 bytes.")
+            if ssid is not None:
+                try:
+                    check_ssid(ssid)
+                except WifiError:
+                    self.query_one("#wifi-ssid").focus()
+                    raise
             if passphrase or not self.hidden:  # a hidden open network has no passphrase
                 check_passphrase(passphrase)
         except WifiError as e:

@@ -40,9 +40,8 @@ class PassphraseInput(Input):
 
     @property
     def _value(self) -> Text:
-        if self.password:
-            return Text(MASK * len(self.value), no_wrap=True, overflow="ignore", end="")
-        return Text(self.value, no_wrap=True, overflow="ignore", end="")
+        shown = MASK * len(self.value) if self.password else self.value
+        return Text(shown, no_wrap=True, overflow="ignore", end="")
 
     # OSC 52 would send the secret through the terminal: cut deletes, copy does nothing.
     def action_copy(self) -> None:
