@@ -157,10 +157,7 @@ class NoDhcpClient:
         pass
 
     def resume(self, interface: str) -> None:
-        raise NetworkConfigError(
-            "no DHCP client runs on this system (neither dhcpcd nor systemd-networkd): "
-            f"the static addresses of {literal(interface)} are removed, start one to get a lease"
-        )
+        pass  # apply_dhcp says that no lease will come
 
 
 def _networkd_running(proc: Path = Path("/proc")) -> bool:
@@ -605,4 +602,9 @@ def apply_dhcp(interface: str, env: Environment) -> Outcome:
     dhcp = env.dhcp_client()
     dhcp.resume(interface)
     was = "static addresses removed, " if record else ""
+    if dhcp.name == "none":
+        return Outcome(
+            f"{literal(interface)}: {was}but no DHCP client runs here (neither dhcpcd nor systemd-networkd)",
+            tuple(notes),
+        )
     return Outcome(f"{literal(interface)}: {was}{dhcp.name} asked for a lease", tuple(notes))

@@ -39,7 +39,8 @@ def test_a_full_dual_stack_configuration() -> None:
     assert config.gateway4 == ipaddress.IPv4Address("192.0.2.1")
     assert config.gateway6 == ipaddress.IPv6Address("fe80::1")
     assert [str(d) for d in config.dns] == ["192.0.2.53", "2001:db8::53"]
-    assert not config.onlink4 and not config.onlink6
+    assert not config.onlink4
+    assert not config.onlink6
     assert (
         config.describe()
         == "192.0.2.10/24 via 192.0.2.1, 2001:db8::10/64 via fe80::1, DNS 192.0.2.53 2001:db8::53"
@@ -177,7 +178,8 @@ def test_autoconfiguration_forms(value: str, method: str, interface: str | None)
 
 
 def test_kernel_static_form_with_dns() -> None:
-    # ip=<client-ip>:<server-ip>:<gw-ip>:<netmask>:<hostname>:<device>:<autoconf>:<dns0-ip>:<dns1-ip>:<ntp0-ip>
+    # ip=<client-ip>:<server-ip>:<gw-ip>:<netmask>:<hostname>:<device>:<autoconf>
+    #    :<dns0-ip>:<dns1-ip>:<ntp0-ip>
     entry = parse_ip_entry(
         "192.0.2.10::192.0.2.1:255.255.255.0:box:eth0:off:192.0.2.53:192.0.2.54:192.0.2.123"
     )
@@ -234,7 +236,8 @@ def test_dracut_mtu_and_mac_after_autoconf() -> None:
 def test_a_static_entry_without_device_leaves_the_choice_for_later() -> None:
     entry = parse_ip_entry("192.0.2.10::192.0.2.1:255.255.255.0")
     assert entry.interface is None
-    assert entry.static is not None and entry.static.interface == ""
+    assert entry.static is not None
+    assert entry.static.interface == ""
 
 
 @pytest.mark.parametrize(
