@@ -330,10 +330,17 @@ class Environment:
         return self.records / "resolv.conf.before"
 
     def dhcp_client(self) -> DhcpClient:
-        return self.dhcp if self.dhcp is not None else detect_dhcp_client()
+        if self.dhcp is not None:
+            return self.dhcp
+        # This system's DHCP client does not serve another namespace's interfaces: never tell it.
+        return NoDhcpClient() if self.netns is not None else detect_dhcp_client()
 
     def dns_target(self) -> Resolver:
-        return self.resolver if self.resolver is not None else detect_resolver()
+        if self.resolver is not None:
+            return self.resolver
+        if self.netns is not None:  # this system's resolver is not the namespace's
+            raise NetworkConfigError("DNS for another network namespace needs a resolv.conf of its own")
+        return detect_resolver()
 
     def read_record(self, interface: str) -> Applied | None:
         try:
@@ -506,6 +513,7 @@ def apply_static(fields: StaticFields, env: Environment) -> Outcome:
         raise NetworkConfigError(f"{problem}: nothing was changed")
     config = check(fields, env)
     interface = config.interface
+    resolver = env.dns_target() if config.dns else None  # before any change: it may refuse
     notes: list[str] = []
     try:
         with _netlink(env.netns) as ipr:
@@ -537,8 +545,7 @@ def apply_static(fields: StaticFields, env: Environment) -> Outcome:
         raise
     except Exception as e:  # netlink refused: the kernel's reason, and where it stopped
         raise NetworkConfigError(f"{literal(interface)}: the kernel refused: {_netlink_words(e)}") from None
-    resolver = env.dns_target()
-    if config.dns:
+    if resolver is not None:
         resolver.set(interface, config.dns, env.dns_backup())
     record = Applied(
         interface=interface,
@@ -546,7 +553,7 @@ def apply_static(fields: StaticFields, env: Environment) -> Outcome:
         gateways=tuple(gateways),
         dns=tuple(str(d) for d in config.dns),
         dhcp_client=dhcp.name,
-        resolver=resolver.name if config.dns else "",
+        resolver=resolver.name if resolver is not None else "",
     )
     try:
         env.records.mkdir(parents=True, exist_ok=True, mode=0o700)

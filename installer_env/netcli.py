@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -96,6 +97,19 @@ def _boot_interface(entry: BootNetwork, env: Environment) -> str:
     return wired[0].name
 
 
+def _merge(first: StaticFields, second: StaticFields) -> StaticFields:
+    """Two `ip=` entries for one interface (dracut: one IPv4, one IPv6) as one configuration."""
+    return StaticFields(
+        interface=first.interface,
+        ipv4=first.ipv4 or second.ipv4,
+        gateway4=first.gateway4 or second.gateway4,
+        ipv6=first.ipv6 or second.ipv6,
+        gateway6=first.gateway6 or second.gateway6,
+        dns=" ".join(dict.fromkeys(f"{first.dns} {second.dns}".split())),
+        onlink=first.onlink or second.onlink,
+    )
+
+
 def boot(cmdline_path: Path, env: Environment) -> int:
     """Apply every static `ip=` of the kernel command line; DHCP ones are the DHCP client's job."""
     try:
@@ -107,26 +121,29 @@ def boot(cmdline_path: Path, env: Environment) -> int:
     for problem in cmdline.problems:
         print(f"installer-env: {literal(problem)}", file=sys.stderr)
         failed = True
+    wanted: dict[str, StaticFields] = {}
     for entry in cmdline.entries:
         if entry.method != "static" or entry.static is None:
             print(f"{literal(entry.source)}: {entry.method}, left to the DHCP client")
             continue
         try:
             interface = _boot_interface(entry, env)
-            static = entry.static
-            dns = " ".join(filter(None, (static.dns, *cmdline.nameservers)))
-            fields = StaticFields(
-                interface=interface,
-                ipv4=static.ipv4,
-                gateway4=static.gateway4,
-                ipv6=static.ipv6,
-                gateway6=static.gateway6,
-                dns=dns,
-                onlink=True,  # the kernel's ip= sets the gateway whatever the netmask says
-            )
+        except NetworkConfigError as e:
+            print(f"installer-env: {e}", file=sys.stderr)
+            failed = True
+            continue
+        fields = dataclasses.replace(
+            entry.static,
+            interface=interface,
+            dns=" ".join(filter(None, (entry.static.dns, *cmdline.nameservers))),
+            onlink=True,  # the kernel's ip= sets the gateway whatever the netmask says
+        )
+        wanted[interface] = _merge(wanted[interface], fields) if interface in wanted else fields
+    for fields in wanted.values():
+        try:
             _print(netapply.apply_static(fields, env))
         except InvalidConfig as e:
-            print(f"installer-env: {literal(entry.source)}: {invalid_words(e)}", file=sys.stderr)
+            print(f"installer-env: ip= for {literal(fields.interface)}: {invalid_words(e)}", file=sys.stderr)
             failed = True
         except NetworkConfigError as e:
             print(f"installer-env: {e}", file=sys.stderr)
