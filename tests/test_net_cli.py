@@ -122,7 +122,8 @@ def test_boot_applies_ip_from_the_kernel_command_line(
     # One ip= for IPv4 and one for IPv6 on eth0 (dracut's way): one configuration with both.
     assert addrs(wired) == ["192.0.2.10/24", "2001:db8::10/64"]
     assert out.splitlines()[-1] == (
-        "eth0: static 192.0.2.10/24 via 192.0.2.1, 2001:db8::10/64 via 2001:db8::1, DNS 192.0.2.53 2001:db8::53"
+        "eth0: static 192.0.2.10/24 via 192.0.2.1, 2001:db8::10/64 via 2001:db8::1, "
+        "DNS 192.0.2.53 2001:db8::53"
     )
     assert "ip=peer0:dhcp: dhcp, left to the DHCP client" in out
     assert resolv.read_text().splitlines()[1:] == ["nameserver 192.0.2.53", "nameserver 2001:db8::53"]
