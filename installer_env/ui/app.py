@@ -19,11 +19,13 @@ from installer_env import rotation
 from installer_env.config import Config
 from installer_env.console import NESTED_ENV
 from installer_env.errors import InstallerEnvError
+from installer_env.netapply import Environment
 from installer_env.session import Session, Snapshot, run_sources
 from installer_env.state import StateStore
 from installer_env.ui.driver import QuietLinuxDriver
 from installer_env.ui.screens.help import HelpScreen
 from installer_env.ui.screens.main import MainScreen
+from installer_env.ui.screens.network import NetworkScreen
 from installer_env.ui.screens.qr_fullscreen import QrScreen
 
 
@@ -33,6 +35,7 @@ class InstallerApp(App[None]):
     # The console has no mouse; keys only, all listed in the footer and in the help.
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("w", "wifi", "Wi-Fi"),
+        Binding("e", "network", "Wired"),
         Binding("n", "new_password", "New password"),
         Binding("q,f", "qr", "QR code", key_display="q"),
         Binding("s", "shell", "Shell"),
@@ -55,6 +58,8 @@ class InstallerApp(App[None]):
         self.follow_sources = follow_sources
         self.set_reactive(InstallerApp.snapshot, session.snapshot)
         self.theme = "ansi-dark"
+        # Where the wired network screen applies changes: this system (tests: a namespace of theirs).
+        self.network_environment: Environment = Environment(state_dir=config.state_dir)
 
         if session.snapshot.rotation_problem:
             self.message = f"No new password: {session.snapshot.rotation_problem}"
@@ -84,8 +89,9 @@ class InstallerApp(App[None]):
             self.snapshot = snap
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        # The Wi-Fi screen needs the footer's room for its own keys; these are one Esc away.
-        return not (self._on_wifi_screen() and action in ("wifi", "new_password", "qr", "shell"))
+        # The Wi-Fi and network screens need the footer's room for their own keys; these are one Esc away.
+        own_keys = self._on_wifi_screen() or isinstance(self.screen, NetworkScreen)
+        return not (own_keys and action in ("wifi", "network", "new_password", "qr", "shell"))
 
     def _on_wifi_screen(self) -> bool:
         # The Wi-Fi screen (and dbus-fast with it) is imported on its first visit, not before the first frame.
@@ -100,6 +106,10 @@ class InstallerApp(App[None]):
             from installer_env.ui.screens.wifi import WifiScreen
 
             self.push_screen(WifiScreen())
+
+    def action_network(self) -> None:
+        if not isinstance(self.screen, NetworkScreen):
+            self.push_screen(NetworkScreen(self.network_environment))
 
     def action_new_password(self) -> None:
         self.run_worker(self._rotate(), name="rotate", group="rotate", exclusive=True)

@@ -1,0 +1,214 @@
+"""The wired network screen through Pilot: the real app (`e` from the main screen), the real network
+source on a namespace the test creates, changes applied there for real; DNS in a test file."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import screen_data
+from screen_tools import flat, screen_text, wait_for
+from test_ui_console import CP437
+from textual.pilot import Pilot
+from textual.widgets import Input
+
+from installer_env import network
+from installer_env.netapply import Environment, NoDhcpClient, ResolvConfFile
+from installer_env.ui.app import InstallerApp
+from installer_env.ui.screens.confirm import ConfirmDialog
+from installer_env.ui.screens.main import MainScreen
+from installer_env.ui.screens.network import NetworkScreen
+from installer_env.ui.screens.network_form import StaticForm
+from installer_env.ui.widgets.qr import QrView
+
+from netns import Namespace  # noqa: I001  (test helper, after the package imports as elsewhere)
+
+CONSOLE = (80, 25)
+
+
+@pytest.fixture
+def wired(netns: Namespace) -> Namespace:
+    netns.add_veth("eth0", "peer0")
+    netns.ip("addr", "add", "198.51.100.1/24", "dev", "peer0")  # the router, on the other end
+    return netns
+
+
+@contextlib.asynccontextmanager
+async def running(netns: Namespace, tmp_path: Path) -> AsyncIterator[tuple[InstallerApp, Pilot[None]]]:
+    """The app at 80x25 with the network source following `netns`, changes applied there."""
+    snap = screen_data.snapshot(network=network.read(netns.name))
+    app = screen_data.app(snap, screen_data.config(tmp_path / "state"))
+    app.network_environment = Environment(
+        tmp_path / "state", netns.name, NoDhcpClient(), ResolvConfFile(tmp_path / "resolv.conf")
+    )
+    async with app.run_test(size=CONSOLE) as pilot:
+        source = asyncio.create_task(network.follow(app.session, netns.name))
+        try:
+            await pilot.pause()
+            yield app, pilot
+        finally:
+            source.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await source
+
+
+def global_addresses(netns: Namespace) -> list[str]:
+    data = json.loads(netns.ip("-j", "addr", "show", "dev", "eth0"))
+    return [f"{a['local']}/{a['prefixlen']}" for a in data[0]["addr_info"] if a["scope"] == "global"]
+
+
+async def open_form(app: InstallerApp, pilot: Pilot[None]) -> StaticForm:
+    await pilot.press("e")
+    await wait_for(pilot, lambda: isinstance(app.screen, NetworkScreen))
+    await wait_for(pilot, lambda: "eth0" in screen_text(app))
+    # The list shows eth0 and peer0 (both ends are here); pick eth0.
+    while app.screen.interface is None or app.screen.interface.name != "eth0":  # type: ignore[attr-defined]
+        await pilot.press("down")
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: isinstance(app.screen, StaticForm))
+    assert isinstance(app.screen, StaticForm)
+    return app.screen
+
+
+async def fill(pilot: Pilot[None], form: StaticForm, **values: str) -> None:
+    for name, value in values.items():
+        form.query_one(f"#net-{name}", Input).value = value
+    await pilot.pause()
+
+
+async def test_the_key_is_in_the_footer_and_the_help(wired: Namespace, tmp_path: Path) -> None:
+    async with running(wired, tmp_path) as (app, pilot):
+        assert "e Wired" in screen_text(app)
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: "wired network: addresses per interface" in screen_text(app))
+
+
+async def test_the_screen_shows_each_wired_interface(wired: Namespace, tmp_path: Path) -> None:
+    wired.ip("addr", "add", "203.0.113.5/24", "dev", "eth0")
+    async with running(wired, tmp_path) as (app, pilot):
+        await pilot.press("e")
+        await wait_for(pilot, lambda: "203.0.113.5/24 (static)" in screen_text(app))
+        text = screen_text(app)
+        assert "Wired network" in text
+        assert "cable in" in text
+        assert "lo " not in text  # loopback is not a cable
+        # The highlighted one in detail: hardware, link, each address with how it came.
+        while app.screen.interface.name != "eth0":  # type: ignore[attr-defined]
+            await pilot.press("down")
+        await wait_for(pilot, lambda: "Hardware  virtual" in screen_text(app))
+        text = screen_text(app)
+        assert "MAC " in text
+        assert "ssh: yes" in text
+        assert "link-local" in text
+        assert not {ch for ch in text.replace("\n", "") if ch not in CP437}
+        # Unplugging the other end shows at once.
+        wired.ip("link", "set", "peer0", "down")
+        await wait_for(pilot, lambda: "no cable" in screen_text(app))
+
+
+async def test_bad_input_is_said_under_its_field_and_nothing_changes(
+    wired: Namespace, tmp_path: Path
+) -> None:
+    async with running(wired, tmp_path) as (app, pilot):
+        form = await open_form(app, pilot)
+        await fill(pilot, form, ipv4="198.51.100.10", gateway4="10.0.0.1", dns="198.51.100.53 x")
+        form.query_one("#net-ipv4", Input).focus()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "add the prefix length after a slash" in screen_text(app))
+        text = flat(screen_text(app))
+        assert flat("Not applied: see under the fields.") in text
+        assert flat("'x' is not an IP address") in text
+        assert global_addresses(wired) == []
+        # Fixed prefix, gateway still outside: its own words, under the gateway.
+        await fill(pilot, form, ipv4="198.51.100.10/24", dns="")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: flat("10.0.0.1 is outside 198.51.100.0/24") in flat(screen_text(app)))
+        assert form.query_one("#net-gateway4", Input).has_focus
+        assert form.query_one("#net-gateway4", Input).value == "10.0.0.1"  # what was typed stays
+        assert global_addresses(wired) == []
+        # The provider's word: on-link. F3 marks it, and then it applies, with an on-link route.
+        await pilot.press("f3")
+        assert flat("[x] F3: the gateway is on-link") in flat(screen_text(app))
+        await pilot.press("up")
+        assert form.query_one("#net-ipv4", Input).has_focus
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, NetworkScreen), timeout=15)
+        assert global_addresses(wired) == ["198.51.100.10/24"]
+        route = json.loads(wired.ip("-j", "route", "show", "default"))
+        assert [(r["gateway"], r["flags"]) for r in route] == [("10.0.0.1", ["onlink"])]
+        assert not {ch for ch in screen_text(app).replace("\n", "") if ch not in CP437}
+
+
+async def test_static_applied_reaches_the_main_screen_and_the_qr_code(
+    wired: Namespace, tmp_path: Path
+) -> None:
+    async with running(wired, tmp_path) as (app, pilot):
+        form = await open_form(app, pilot)
+        await fill(pilot, form, ipv4="198.51.100.10/24", gateway4="198.51.100.1", dns="198.51.100.53")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, NetworkScreen), timeout=15)
+        await wait_for(pilot, lambda: "eth0: static 198.51.100.10/24 via 198.51.100.1" in screen_text(app))
+        assert global_addresses(wired) == ["198.51.100.10/24"]
+        assert (tmp_path / "resolv.conf").read_text().endswith("nameserver 198.51.100.53\n")
+        await wait_for(pilot, lambda: flat("static, from this screen") in flat(screen_text(app)))
+
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
+        await wait_for(pilot, lambda: "198.51.100.10" in screen_text(app))
+        assert "198.51.100.10" in app.session.snapshot.network.offered  # type: ignore[union-attr]
+        await pilot.press("q")
+        await wait_for(pilot, lambda: bool(app.screen.query(QrView)))
+        from installer_env.ui import view
+
+        code = view.qr_code(app.session.snapshot)
+        assert code is not None
+        assert "198.51.100.10" in json.loads(code.payload)["addrs"]
+
+
+async def test_losing_the_only_address_asks_first(wired: Namespace, tmp_path: Path) -> None:
+    wired.ip("addr", "add", "203.0.113.5/24", "dev", "eth0")
+    wired.ip("link", "set", "peer0", "down")  # peer0 must not offer an address of its own
+    wired.ip("addr", "flush", "dev", "peer0")
+    wired.ip("link", "set", "peer0", "up")
+    async with running(wired, tmp_path) as (app, pilot):
+        await wait_for(
+            pilot,
+            lambda: (
+                "203.0.113.5"
+                in (app.session.snapshot.network.offered if app.session.snapshot.network else ())
+            ),
+        )
+        form = await open_form(app, pilot)
+        assert form.query_one("#net-ipv4", Input).value == "203.0.113.5/24"  # a start: what it has now
+        await fill(pilot, form, ipv4="198.51.100.10/24")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        text = flat(screen_text(app))
+        assert flat("This removes 203.0.113.5, the only address ssh reaches this machine at") in text
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, StaticForm))
+        assert global_addresses(wired) == ["203.0.113.5/24"]
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: isinstance(app.screen, NetworkScreen), timeout=15)
+        assert global_addresses(wired) == ["198.51.100.10/24"]
+
+        # Back to DHCP asks again: the static address is the only one.
+        await wait_for(
+            pilot,
+            lambda: (
+                "198.51.100.10"
+                in (app.session.snapshot.network.offered if app.session.snapshot.network else ())
+            ),
+        )
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        assert flat("back to DHCP?") in flat(screen_text(app))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: "no DHCP client runs here" in screen_text(app), timeout=15)
+        assert global_addresses(wired) == []
