@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import screen_data
+from netns import Namespace
 from screen_tools import flat, screen_text, wait_for
 from test_ui_console import CP437
 from textual.pilot import Pilot
@@ -24,8 +25,6 @@ from installer_env.ui.screens.main import MainScreen
 from installer_env.ui.screens.network import NetworkScreen
 from installer_env.ui.screens.network_form import StaticForm
 from installer_env.ui.widgets.qr import QrView
-
-from netns import Namespace  # noqa: I001  (test helper, after the package imports as elsewhere)
 
 CONSOLE = (80, 25)
 
