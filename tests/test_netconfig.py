@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
+from pathlib import Path
 
 import pytest
 
+from installer_env.netapply import Networkd, ResolvConfFile, Resolved, detect_resolver, networkd_unit
 from installer_env.netconfig import (
     BootNetwork,
     InvalidConfig,
@@ -16,6 +18,7 @@ from installer_env.netconfig import (
     parse_cmdline,
     parse_ip_entry,
 )
+from installer_env.network import address_origin
 
 
 def errors_of(fields: StaticFields, in_use: dict[str, str] | None = None) -> dict[str, str]:
@@ -272,3 +275,79 @@ def test_a_whole_command_line() -> None:
 def test_a_command_line_without_ip_has_nothing_to_do() -> None:
     assert parse_cmdline("quiet splash") == parse_cmdline("")
     assert parse_cmdline("").entries == ()
+
+
+# --- what the other parts of the system are told -------------------------------------------------
+
+
+def test_networkd_gets_a_unit_that_keeps_the_static_configuration() -> None:
+    config = check_static(
+        StaticFields(
+            "eth0",
+            ipv4="203.0.113.7/32",
+            gateway4="203.0.113.1",
+            ipv6="2001:db8::7/64",
+            dns="9.9.9.9",
+            onlink=True,
+        )
+    )
+    assert Networkd(Path("/run/systemd/network")).unit_path("eth0") == Path(
+        "/run/systemd/network/00-installer-env-eth0.network"
+    )
+    assert networkd_unit(config).splitlines() == [
+        "# written by installer-env net static",
+        "[Match]",
+        "Name=eth0",
+        "",
+        "[Network]",
+        "DHCP=no",
+        "IPv6AcceptRA=no",
+        "Address=203.0.113.7/32",
+        "Address=2001:db8::7/64",
+        "DNS=9.9.9.9",
+        "",
+        "[Route]",
+        "Gateway=203.0.113.1",
+        "GatewayOnLink=yes",
+    ]
+
+
+def test_the_resolver_is_found_where_the_image_has_it(tmp_path: Path) -> None:
+    plain = tmp_path / "resolv.conf"
+    plain.write_text("nameserver 192.0.2.53\n")
+    assert detect_resolver(plain) == ResolvConfFile(plain)
+    stub = tmp_path / "stub-resolv.conf"
+    stub.write_text("# This is /run/systemd/resolve/stub-resolv.conf\nnameserver 127.0.0.53\noptions edns0\n")
+    assert isinstance(detect_resolver(stub), Resolved)
+    assert isinstance(detect_resolver(tmp_path / "missing"), ResolvConfFile)
+
+
+def test_a_plain_resolv_conf_is_put_back_as_it_was(tmp_path: Path) -> None:
+    path, backup = tmp_path / "resolv.conf", tmp_path / "state" / "resolv.conf.before"
+    path.write_text("search lan\nnameserver 192.0.2.1\n")
+    resolver = ResolvConfFile(path)
+    resolver.set("eth0", [ipaddress.ip_address("9.9.9.9")], backup)
+    resolver.set("eth0", [ipaddress.ip_address("1.1.1.1")], backup)  # again: the first backup stays
+    assert path.read_text() == "# written by installer-env net static\nnameserver 1.1.1.1\n"
+    resolver.revert("eth0", backup)
+    assert path.read_text() == "search lan\nnameserver 192.0.2.1\n"
+    assert not backup.exists()
+
+
+@pytest.mark.parametrize(
+    ("family", "scope", "prefixlen", "flags", "proto", "origin"),
+    [
+        ("ipv4", "global", 24, ("permanent",), None, "static"),
+        ("ipv4", "global", 24, (), None, "DHCP"),
+        ("ipv6", "global", 64, ("mngtmpaddr",), None, "RA"),
+        ("ipv6", "global", 64, ("temporary",), None, "RA"),
+        ("ipv6", "global", 128, (), None, "DHCPv6"),
+        ("ipv6", "global", 64, (), 2, "RA"),  # IFA_PROTO_KERNEL_RA
+        ("ipv6", "link", 64, ("permanent",), None, "link-local"),
+        ("ipv4", "host", 8, ("permanent",), 1, "kernel"),
+    ],
+)
+def test_where_an_address_came_from(  # noqa: PLR0917 (one parameter per column of the table)
+    family: str, scope: str, prefixlen: int, flags: tuple[str, ...], proto: int | None, origin: str
+) -> None:
+    assert address_origin(family, scope, prefixlen, flags, proto) == origin
