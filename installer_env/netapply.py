@@ -318,6 +318,7 @@ class Environment:
     dhcp: DhcpClient | None = None  # None: detected when needed
     resolver: Resolver | None = None
     release_wait: float = RELEASE_WAIT_SECONDS
+    demo: bool = False  # `installer-env demo`: everything is checked, nothing is applied
 
     @property
     def records(self) -> Path:
@@ -513,6 +514,8 @@ def apply_static(fields: StaticFields, env: Environment) -> Outcome:
         raise NetworkConfigError(f"{problem}: nothing was changed")
     config = check(fields, env)
     interface = config.interface
+    if env.demo:
+        raise NetworkConfigError(f"demo: nothing is applied to this machine ({config.describe()} checked)")
     resolver = env.dns_target() if config.dns else None  # before any change: it may refuse
     notes: list[str] = []
     try:
@@ -572,6 +575,8 @@ def apply_dhcp(interface: str, env: Environment) -> Outcome:
     problem = interface_name_problem(interface)
     if problem:
         raise NetworkConfigError(f"{problem}: nothing was changed")
+    if env.demo:
+        raise NetworkConfigError("demo: nothing is applied to this machine")
     record = env.read_record(interface)
     try:
         with _netlink(env.netns) as ipr:

@@ -38,6 +38,7 @@ def environment(args: argparse.Namespace, config: Config) -> Environment:
         netns=args.netns,
         dhcp=netapply.Dhcpcd(socket) if socket is not None else None,
         resolver=netapply.ResolvConfFile(resolv_conf) if resolv_conf is not None else None,
+        demo=config.demo,
     )
 
 

@@ -17,6 +17,16 @@ def addrs(netns: Namespace, name: str = "eth0") -> list[str]:
     return [f"{a['local']}/{a['prefixlen']}" for a in data[0]["addr_info"] if a["scope"] == "global"]
 
 
+def configuration(netns: Namespace) -> tuple[list[str], list[str], str, str]:
+    """Addresses and routes that a change would touch (not DAD's passing flags on link-local ones)."""
+    return (
+        addrs(netns, "eth0"),
+        addrs(netns, "peer0"),
+        netns.ip("-j", "-4", "route"),
+        netns.ip("-j", "-6", "route"),
+    )
+
+
 @pytest.fixture
 def wired(netns: Namespace) -> Namespace:
     netns.add_veth("eth0", "peer0")
@@ -83,13 +93,13 @@ def test_bad_input_is_refused_in_words(
     isolated_env: dict[str, str], wired: Namespace, tmp_path: Path, args: list[str], words: str
 ) -> None:
     resolv = tmp_path / "resolv.conf"
-    before = wired.ip("-j", "addr") + wired.ip("-j", "route")
+    before = configuration(wired)
     code, out, err = net(isolated_env, wired, resolv, "static", *args)
     assert code == 7
     assert out == ""
     assert words in err
     assert "\x1b" not in err  # a hostile name is shown escaped
-    assert wired.ip("-j", "addr") + wired.ip("-j", "route") == before
+    assert configuration(wired) == before
     assert not resolv.exists()
 
 
@@ -150,3 +160,19 @@ def test_boot_reports_an_unreadable_entry_and_applies_the_rest(
     assert code == 7
     assert "'sometimes' is not an autoconfiguration method" in err
     assert addrs(wired) == ["192.0.2.11/24"]
+
+
+def test_demo_checks_but_applies_nothing(
+    isolated_env: dict[str, str], wired: Namespace, tmp_path: Path
+) -> None:
+    before = configuration(wired)
+    env = dict(isolated_env, INSTALLER_ENV_DEMO="1")
+    code, out, err = net(
+        env, wired, tmp_path / "resolv.conf", "static", "eth0", "192.0.2.10/24", "--dns", "9.9.9.9"
+    )
+    assert (code, out) == (7, "")
+    assert "demo: nothing is applied to this machine (192.0.2.10/24, DNS 9.9.9.9 checked)" in err
+    code, _out, err = net(env, wired, tmp_path / "resolv.conf", "static", "eth0", "192.0.2.10")
+    assert "add the prefix length" in err
+    assert configuration(wired) == before
+    assert not (tmp_path / "resolv.conf").exists()

@@ -147,8 +147,10 @@ def test_a_gateway_outside_the_prefix_gets_an_on_link_route(
     assert not (tmp_path / "resolv.conf").exists()  # no DNS given: the resolver is left alone
 
 
-def snapshot_of(netns: Namespace) -> str:
-    return netns.ip("-j", "addr", "show") + netns.ip("-j", "route", "show", "table", "all")
+def snapshot_of(netns: Namespace) -> tuple[list[str], str, str]:
+    """Addresses and routes a change would touch (not DAD's passing flags on link-local ones)."""
+    global_addresses = [k for k in addresses(netns, "eth0") if not k.startswith("fe80")]
+    return global_addresses, netns.ip("-j", "-4", "route"), netns.ip("-j", "-6", "route")
 
 
 @pytest.mark.parametrize(

@@ -59,7 +59,7 @@ class InstallerApp(App[None]):
         self.set_reactive(InstallerApp.snapshot, session.snapshot)
         self.theme = "ansi-dark"
         # Where the wired network screen applies changes: this system (tests: a namespace of theirs).
-        self.network_environment: Environment = Environment(state_dir=config.state_dir)
+        self.network_environment: Environment = Environment(state_dir=config.state_dir, demo=config.demo)
 
         if session.snapshot.rotation_problem:
             self.message = f"No new password: {session.snapshot.rotation_problem}"
