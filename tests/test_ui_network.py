@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,8 @@ from textual.widgets import Input
 
 from installer_env import network
 from installer_env.netapply import Environment, NoDhcpClient, ResolvConfFile
+from installer_env.network import Address, Hardware
+from installer_env.session import Snapshot
 from installer_env.ui.app import InstallerApp
 from installer_env.ui.screens.confirm import ConfirmDialog
 from installer_env.ui.screens.main import MainScreen
@@ -27,6 +30,7 @@ from installer_env.ui.screens.network_form import StaticForm
 from installer_env.ui.widgets.qr import QrView
 
 CONSOLE = (80, 25)
+SnapCompare = Callable[..., bool]
 
 
 @pytest.fixture
@@ -211,3 +215,48 @@ async def test_losing_the_only_address_asks_first(wired: Namespace, tmp_path: Pa
         await pilot.press("y")
         await wait_for(pilot, lambda: "no DHCP client runs here" in screen_text(app), timeout=15)
         assert global_addresses(wired) == []
+
+
+# --- pictures: fixed content, no namespace, so a picture changes only when the screen does ----------
+
+INTEL = Hardware(
+    bus="pci",
+    vendor="Intel Corporation",
+    model="I211 Gigabit Network Connection",
+    ids="8086:1539",
+    driver="igb",
+)
+REALTEK = Hardware(bus="usb", vendor="Realtek", model="USB 10/100/1000 LAN", ids="0bda:8153", driver="r8152")
+
+
+def picture_snapshot() -> Snapshot:
+    def address(text: str, prefixlen: int, origin: str, scope: str = "global") -> Address:
+        family = "ipv6" if ":" in text else "ipv4"
+        return Address(text, prefixlen, family, scope, (), offered=scope == "global", origin=origin)
+
+    eth0 = dataclasses.replace(
+        screen_data.interface("enp3s0"),
+        hardware=INTEL,
+        addresses=(
+            address("192.168.1.5", 24, "DHCP"),
+            address("2001:db8:1::5", 64, "RA"),
+            address("fe80::5054:ff:fe12:3456", 64, "link-local", "link"),
+        ),
+    )
+    eth1 = dataclasses.replace(
+        screen_data.interface("enx00e04c680001", index=3), hardware=REALTEK, carrier=False, addresses=()
+    )
+    return screen_data.snapshot(network=screen_data.network(eth0, eth1))
+
+
+def picture_app() -> InstallerApp:
+    return screen_data.app(picture_snapshot())
+
+
+def test_picture_network_screen(snap_compare: SnapCompare) -> None:
+    assert snap_compare(picture_app(), terminal_size=CONSOLE, press=["e"])
+
+
+def test_picture_static_form_with_errors(snap_compare: SnapCompare) -> None:
+    keys = ["e", "enter", "down", *"10.0.0.1", "down", *"2001:db8:1::5", "enter"]
+    assert snap_compare(picture_app(), terminal_size=CONSOLE, press=keys)

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from installer_env.netapply import Environment
     from installer_env.session import Snapshot
 
-NAME_WIDTH = 12
+NAME_WIDTH = 15  # the kernel allows 15 bytes: whole names, e.g. enx00e04c680001
 LINK_WIDTH = 14
 
 
@@ -73,7 +73,9 @@ def details(interface: Interface, static_here: bool) -> Text:
     parts: list[str | tuple[str, str]] = [
         ("Hardware  ", "bold"),
         hardware,
-        f"   MAC {interface.mac}" if interface.mac else "",
+        "\n",
+        ("MAC       ", "bold"),
+        interface.mac or "none",
         "\n",
         ("Link      ", "bold"),
         (link_words(interface), "green" if interface.carrier else "yellow"),
