@@ -260,3 +260,27 @@ def test_picture_network_screen(snap_compare: SnapCompare) -> None:
 def test_picture_static_form_with_errors(snap_compare: SnapCompare) -> None:
     keys = ["e", "enter", "down", *"10.0.0.1", "down", *"2001:db8:1::5", "enter"]
     assert snap_compare(picture_app(), terminal_size=CONSOLE, press=keys)
+
+
+async def test_a_hostile_interface_name_is_shown_escaped_and_refused(
+    wired: Namespace, tmp_path: Path
+) -> None:
+    hostile = "x\x1b[2Jy"  # the kernel allows ESC in a name: it must never reach the terminal
+    wired.ip("link", "add", hostile, "type", "veth", "peer", "name", "p9")
+    async with running(wired, tmp_path) as (app, pilot):
+        await pilot.press("e")
+        await wait_for(pilot, lambda: "x\\x1b[2Jy" in screen_text(app))
+        assert "\x1b" not in screen_text(app)
+        while app.screen.interface.name != hostile:  # type: ignore[attr-defined]
+            await pilot.press("down")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, StaticForm))
+        form = app.screen
+        assert isinstance(form, StaticForm)
+        await fill(pilot, form, ipv4="192.0.2.10/24")
+        await pilot.press("enter")
+        await wait_for(
+            pilot,
+            lambda: flat("Not applied: an interface name has no slashes, colons") in flat(screen_text(app)),
+        )
+        assert json.loads(wired.ip("-j", "addr", "show", "dev", hostile))[0]["addr_info"] == []

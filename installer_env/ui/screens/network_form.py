@@ -125,8 +125,13 @@ class StaticForm(ModalScreen[str | None]):
             line = self.query_one(f"#net-{name}-error", Static)
             line.update(Text(literal(errors.get(name, "")), end=""))
             line.display = name in errors
-        if "interface" in errors:
-            self._say(errors["interface"], "error")
+
+    def _not_applied(self, errors: dict[str, str]) -> None:
+        self._show_errors(errors)
+        if "interface" in errors:  # no field of its own: the name came from the kernel
+            self._say(f"Not applied: {literal(errors['interface'])}", "error")
+        else:
+            self._say("Not applied: see under the fields.", "error")
 
     def _say(self, text: str, kind: str) -> None:
         status = self.query_one("#net-form-status", Static)
@@ -156,8 +161,7 @@ class StaticForm(ModalScreen[str | None]):
         try:
             config = check_static(fields, netapply.in_use(network) if network else None)
         except InvalidConfig as e:
-            self._show_errors(e.errors)
-            self._say("Not applied: see under the fields.", "error")
+            self._not_applied(e.errors)
             first = next((name for name, _l, _p in FORM if name in e.errors), None)
             if first is not None:
                 self.query_one(f"#net-{first}", Input).focus()
@@ -198,8 +202,7 @@ class StaticForm(ModalScreen[str | None]):
         try:
             outcome = await asyncio.to_thread(netapply.apply_static, fields, self.environment)
         except InvalidConfig as e:  # the machine changed since the check (an address taken meanwhile)
-            self._show_errors(e.errors)
-            self._say("Not applied: see under the fields.", "error")
+            self._not_applied(e.errors)
         except NetworkConfigError as e:
             self._say(str(e), "error")
         else:
