@@ -283,4 +283,4 @@ async def test_a_hostile_interface_name_is_shown_escaped_and_refused(
             pilot,
             lambda: flat("Not applied: an interface name has no slashes, colons") in flat(screen_text(app)),
         )
-        assert json.loads(wired.ip("-j", "addr", "show", "dev", hostile))[0]["addr_info"] == []
+        assert "inet " not in wired.ip("addr", "show", "dev", hostile)  # nothing was added
