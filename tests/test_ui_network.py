@@ -7,6 +7,10 @@ import asyncio
 import contextlib
 import dataclasses
 import json
+import os
+import shutil
+import sys
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -14,6 +18,7 @@ import pytest
 import screen_data
 from netns import Namespace
 from screen_tools import flat, screen_text, wait_for
+from terminal_capture import Tmux
 from test_ui_console import CP437
 from textual.pilot import Pilot
 from textual.widgets import Input
@@ -284,3 +289,66 @@ async def test_a_hostile_interface_name_is_shown_escaped_and_refused(
             lambda: flat("Not applied: an interface name has no slashes, colons") in flat(screen_text(app)),
         )
         assert "inet " not in wired.ip("addr", "show", "dev", hostile)  # nothing was added
+
+
+@pytest.mark.skipif(not shutil.which("tmux"), reason="needs tmux")
+def test_keys_on_a_linux_console(wired: Namespace, tmp_path: Path) -> None:
+    """The demo in tmux with TERM=linux, inside the test's namespace: `e`, the arrows, Enter and F3
+    as a console sends them; the demo checks the form but applies nothing."""
+    wired.ip("addr", "add", "203.0.113.5/24", "dev", "eth0")
+    (tmp_path / "config.json").write_text("{}")
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(tmp_path),
+        "LANG": "C.UTF-8",
+        "TERM": "linux",
+        "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+        "INSTALLER_ENV_CONFIG": str(tmp_path / "config.json"),
+        "INSTALLER_ENV_TOR_ENABLED": "0",
+        "INSTALLER_ENV_WIFI_ENABLED": "0",
+        "INSTALLER_ENV_SSH_PORT": "2222",
+        "INSTALLER_ENV_SSH_HOST_KEYS": str(tmp_path / "no-keys" / "*.pub"),
+    }
+    before = json.loads(wired.ip("-j", "route"))
+    tmux = Tmux(f"installer-env-net-{os.getpid()}", *CONSOLE)
+    try:
+        command = [sys.executable, "-m", "installer_env", "demo", "--state-dir", str(tmp_path / "state")]
+        tmux.start([*wired.enter(), *command], env)
+        tmux.wait_for("e Wired")
+        tmux.keys("e")
+        tmux.wait_for("Wired network")
+        if "─ eth0 ─" not in tmux.wait_for("Addresses"):
+            tmux.keys("Down")
+        tmux.wait_for("─ eth0 ─")
+        tmux.keys("Enter")
+        tmux.wait_for("Static address for eth0")
+        assert "203.0.113.5/24" in tmux.capture()  # what eth0 has now, as a start
+        wait_focused(tmux, "IPv4 address")
+        tmux.keys("Down")
+        wait_focused(tmux, "IPv4 gateway")
+        tmux.keys("-l", "10.0.0.1")
+        tmux.keys("Enter")
+        tmux.wait_for("10.0.0.1 is outside 203.0.113.0/24")
+        tmux.keys("F3")
+        tmux.wait_for("[x] F3")
+        tmux.keys("Enter")
+        tmux.wait_for("demo: nothing is applied to this machine")
+        assert json.loads(wired.ip("-j", "route")) == before
+        tmux.keys("Escape")
+        tmux.wait_for("Interfaces (Enter")
+        tmux.keys("Escape")
+        tmux.wait_for("n New password")
+    finally:
+        tmux.close()
+
+
+def wait_focused(tmux: Tmux, label: str, timeout: float = 30.0) -> None:
+    """Until the field after `label` has the focused colour (cyan): keys typed now go into it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        line = next((x for x in tmux.capture(colours=True).splitlines() if label in x), "")
+        if "\x1b[46m" in line:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the {label} field never had the focus:\n{tmux.capture()}")
+        time.sleep(0.1)

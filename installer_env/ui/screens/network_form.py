@@ -66,6 +66,7 @@ def prefilled(interface: Interface, environment: Environment) -> StaticFields:
 class StaticForm(ModalScreen[str | None]):
     """Dismisses with the result line once the configuration is applied, None when cancelled."""
 
+    AUTO_FOCUS = "#net-ipv4"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", key_display="Esc"),
         Binding("f3", "toggle_onlink", "On-link", priority=True),
@@ -108,7 +109,6 @@ class StaticForm(ModalScreen[str | None]):
         self._show_onlink()
         self._show_errors({})
         self._say("", "")
-        self.query_one("#net-ipv4", Input).focus()
 
     def _snapshot(self) -> Snapshot:
         snap: Snapshot = self.app.snapshot  # type: ignore[attr-defined]
