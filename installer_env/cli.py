@@ -52,7 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     screens = [
         add(
             "run",
-            "make this boot's password as a console login does (or keep it), then show the screen (the default)",
+            "show this boot's password (the first console login makes it), then the screen (the default)",
         ),
         add(
             "login",
