@@ -582,3 +582,11 @@ def test_vm_test_script_compiles_and_looks_where_the_tool_writes(tmp_path: Path)
     config = Config()
     assert Path(state_dir.group(1)) == config.state_dir
     assert config.state_dir / onion_key.group(1) == tor.key_path(config)
+
+
+def test_vm_test_machine_passes_the_modules_assertions(tmp_path: Path, fake_package: Path) -> None:
+    """The VM test's installer node, evaluated here, is an installer the module accepts."""
+    evaluated = evaluate(tmp_path, fake_package, f"(import {VM_TEST_NIX}).nodes.installer")
+    assert evaluated["failedAssertions"] == []
+    assert evaluated["variantId"] == "installer"
+    assert settings_of(evaluated)["consoles"] == ["tty1", "tty2"]
