@@ -153,24 +153,10 @@ let
 
   user = cfg.settings.password_user;
 
-  # The console login's shell: login(1) forks it and waits. `su -`, `sudo -i` and a nested
-  # `bash -l` are login shells too (they read /etc/profile), but su, sudo or a shell started
-  # them: they neither start a second screen nor make a new password. `installer-env login`
-  # applies the same rule itself; checking here first saves a Python start on every `su -`.
-  loginHook = ''
-    # installer-env: the screen on a console login, never in an ssh session. Ctrl-C or a failure
-    # leaves this shell usable; the trap keeps an interrupt from cutting /etc/profile short.
-    if [ -z "''${SSH_CONNECTION-}" ] && [ -z "''${SSH_TTY-}" ] \
-      && [ "$(cat "/proc/$PPID/comm" 2>/dev/null)" = login ]; then
-      case "$(tty 2>/dev/null)" in
-        ${lib.concatMapStringsSep "|" (c: "/dev/${c}") cfg.settings.consoles})
-          trap : INT
-          ${lib.getExe cfg.package} login || echo "installer-env stopped (exit status $?); this is a shell." >&2
-          trap - INT
-          ;;
-      esac
-    fi
-  '';
+  loginHook = import ./login-hook.nix {
+    inherit (cfg.settings) consoles;
+    program = lib.getExe cfg.package;
+  };
 
   # /etc/issue, above each login prompt (and printed before each autologin).
   helpLine = lib.concatStringsSep "\n" (

@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 EVAL_NIX = ROOT / "tests" / "nixos" / "eval.nix"
 FLAKE_OUTPUTS_NIX = ROOT / "tests" / "nixos" / "flake_outputs.nix"
 VM_TEST_NIX = ROOT / "nixos-module" / "test.nix"
+LOGIN_HOOK_NIX = ROOT / "nixos-module" / "login-hook.nix"
 CONFIG_FIELDS = {f.name for f in dataclasses.fields(Config)}
 # What nixos-module/ promises: the module, the package, two images, the VM test; and the flake.
 DELIVERED_NIX = {
@@ -38,6 +39,7 @@ DELIVERED_NIX = {
     "nixos-module/iso.nix",
     "nixos-module/netboot.nix",
     "nixos-module/test.nix",
+    "nixos-module/login-hook.nix",
 }
 
 # What nixpkgs' installer profile (nixos/modules/profiles/installation-device.nix, which
@@ -498,9 +500,27 @@ def _sh_quote(text: str) -> str:
     return "'" + text.replace("'", "'\\''") + "'"
 
 
+def generate_login_hook(tmp_path: Path, consoles: list[str], program: str) -> str:
+    """nixos-module/login-hook.nix with these arguments: builtins only, so no nixpkgs needed."""
+    args = json.dumps({"consoles": consoles, "program": program})
+    expr = f"import {LOGIN_HOOK_NIX} (builtins.fromJSON {json.dumps(args)})"
+    result = run_nix_instantiate(tmp_path, *EVAL, "--expr", expr)
+    assert result.returncode == 0, result.stderr
+    text = json.loads(result.stdout)
+    assert isinstance(text, str)
+    return text
+
+
 @pytest.fixture
 def login_hook(tmp_path: Path, fake_package: Path) -> LoginHook:
-    return LoginHook(tmp_path, evaluate(tmp_path, fake_package)["loginShellInit"])
+    program = str(fake_package / "bin" / "installer-env")
+    return LoginHook(tmp_path, generate_login_hook(tmp_path, ["tty1", "ttyS0", "hvc0"], program))
+
+
+def test_the_module_installs_the_login_hook(tmp_path: Path, fake_package: Path) -> None:
+    evaluated = evaluate(tmp_path, fake_package)
+    program = str(fake_package / "bin" / "installer-env")
+    assert evaluated["loginShellInit"] == generate_login_hook(tmp_path, ["tty1", "ttyS0", "hvc0"], program)
 
 
 def test_login_hook_runs_the_screen_on_consoles_only(login_hook: LoginHook) -> None:
