@@ -53,7 +53,7 @@ let
     };
     rotate_on_login = mkOption {
       type = types.bool;
-      description = "A new password on each console login, else keep the current one.";
+      description = "A new password for each boot (its first console login); false keeps it across reboots when state_dir outlives them.";
     };
     os_release = mkOption {
       type = types.str;
@@ -192,7 +192,12 @@ in
     rotateOnLogin = mkOption {
       type = types.bool;
       default = true;
-      description = "Make a new password on each console login; false keeps the current one until reboot.";
+      description = ''
+        The first console login of each boot makes a new password; later console logins of that
+        boot (other consoles, the same one after a logout) show it, and only a person replaces it
+        (`n`, `installer-env rotate-password`). false keeps the password across reboots when
+        settings.state_dir outlives them.
+      '';
     };
 
     tor.enable = mkOption {
@@ -286,12 +291,12 @@ in
         '';
       }
       {
-        assertion = autologin == null || autologin == cfg.settings.password_user;
+        assertion = autologin == null || autologin == "root";
         message = ''
           services.getty.autologinUser = ${builtins.toJSON autologin}: the consoles would log in as
-          ${autologin}, whose shell cannot set ${cfg.settings.password_user}'s password, so the screen
-          could not show one. Use "${cfg.settings.password_user}" (the module's choice) or null (a
-          login prompt; the screen starts when ${cfg.settings.password_user} logs in).
+          ${toString autologin}, whose shell cannot set ${cfg.settings.password_user}'s password (chpasswd needs
+          root), so the screen could not show one. Use "root" (the module's choice) or null (a
+          login prompt; the screen starts when root logs in).
         '';
       }
       {
@@ -355,8 +360,8 @@ in
     # Stable addresses only: the ones on screen and in the QR code stay valid.
     networking.tempAddresses = moduleDefault "disabled";
 
-    # The profile logs "nixos" in; the screen needs the user whose password it sets.
-    services.getty.autologinUser = overProfile cfg.settings.password_user;
+    # The profile logs "nixos" in; setting a password (chpasswd) needs root.
+    services.getty.autologinUser = overProfile "root";
     # /etc/issue above every login prompt: the profile's text names the "nixos" user, empty
     # passwords and nmtui or wpa_cli, none of which holds with this module.
     services.getty.helpLine = overProfile helpLine;
