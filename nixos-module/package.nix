@@ -25,6 +25,7 @@ buildPythonApplication {
     fileset = lib.fileset.unions [
       ../pyproject.toml
       ../README.md
+      ../LICENSE
       ../installer_env
       ../tests
     ];
@@ -54,6 +55,7 @@ buildPythonApplication {
   # a temp dir and no network.
   enabledTestPaths = [
     "tests/test_config.py"
+    "tests/test_netconfig.py"
     "tests/test_ui.py"
   ];
 
