@@ -117,6 +117,9 @@ def _net_parser(net: argparse.ArgumentParser) -> None:
     )
     dhcp = actions.add_parser("dhcp", parents=[hidden], help="remove the static configuration, back to DHCP")
     dhcp.add_argument("interface")
+    dhcp.add_argument(
+        "--yes", action="store_true", help="apply even if this removes the only address ssh can reach"
+    )
     boot = actions.add_parser(
         "boot", parents=[hidden], help="apply ip= from the kernel command line (what the boot service runs)"
     )

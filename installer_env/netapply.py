@@ -432,6 +432,12 @@ def lost_hosts(
     return tuple(a.host for a in here if a.address not in keep)
 
 
+def lost_on_dhcp(snapshot: network.NetworkSnapshot, interface: str) -> tuple[str, ...]:
+    """`lost_hosts` of handing `interface` back to DHCP: its static addresses go, leases stay."""
+    here = [a for i in snapshot.interfaces if i.name == interface for a in i.addresses]
+    return lost_hosts(snapshot, interface, [a.address for a in here if a.origin != "static"])
+
+
 # --- apply and revert ----------------------------------------------------------------------------
 
 

@@ -59,6 +59,13 @@ def run(args: argparse.Namespace, config: Config) -> int:
         if args.net_command == "static":
             return _static(args, env)
         if args.net_command == "dhcp":
+            if not args.yes:
+                lost = netapply.lost_on_dhcp(network.read(env.netns), args.interface)
+                if lost:
+                    raise NetworkConfigError(
+                        f"this removes {', '.join(lost)}, the only address ssh reaches this machine at "
+                        "until a lease comes: run again with --yes to hand it to DHCP anyway"
+                    )
             _print(netapply.apply_dhcp(args.interface, env))
             return 0
         return boot(args.cmdline, env)

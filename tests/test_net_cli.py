@@ -67,7 +67,7 @@ def test_static_then_dhcp_from_the_command_line(
     record = tmp_path / "state" / "network" / "eth0.json"
     assert record.stat().st_mode & 0o777 == 0o600
 
-    code, out, err = net(isolated_env, wired, resolv, "dhcp", "eth0")
+    code, out, err = net(isolated_env, wired, resolv, "dhcp", "eth0", "--yes")  # no lease comes here
     assert (code, err) == (0, "")
     assert "static addresses removed" in out
     assert addrs(wired) == []
@@ -116,6 +116,14 @@ def test_losing_the_only_reachable_address_needs_yes(
     assert (code, err) == (0, "")
     assert addrs(wired) == ["192.0.2.10/24"]
     assert network.read(wired.name).offered == ("192.0.2.10",)
+    # Back to DHCP takes the only address too (no lease comes here): the same question.
+    code, _out, err = net(isolated_env, wired, resolv, "dhcp", "eth0")
+    assert code == 7
+    assert "this removes 192.0.2.10, the only address ssh reaches this machine at until a lease comes" in err
+    assert addrs(wired) == ["192.0.2.10/24"]
+    code, _out, err = net(isolated_env, wired, resolv, "dhcp", "eth0", "--yes")
+    assert (code, err) == (0, "")
+    assert addrs(wired) == []
 
 
 def test_boot_applies_ip_from_the_kernel_command_line(

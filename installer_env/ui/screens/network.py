@@ -233,8 +233,7 @@ class NetworkScreen(Screen[None]):
             self.say(f"Wait: still {self.busy}.", "error")
             return
         snap = self._snapshot().network
-        static = [a.address for a in interface.addresses if a.origin == "static"]
-        lost = netapply.lost_hosts(snap, interface.name, []) if snap and static else ()
+        lost = netapply.lost_on_dhcp(snap, interface.name) if snap else ()
         name = literal(interface.name)
         if not lost:
             self._run_dhcp(interface.name)
