@@ -103,7 +103,7 @@ class Networkd:
     """systemd-networkd: a runtime .network file for one interface wins over the image's (it sorts first)."""
 
     runtime_dir: Path = NETWORKD_RUNTIME_DIR
-    networkctl: str = "networkctl"
+    networkctl: tuple[str, ...] = ("networkctl",)
     name: str = "systemd-networkd"
 
     def unit_path(self, interface: str) -> Path:
@@ -126,7 +126,7 @@ class Networkd:
         self._networkctl("reconfigure", interface)
 
     def _networkctl(self, *args: str) -> None:
-        _run([self.networkctl, *args], "networkctl")
+        _run([*self.networkctl, *args], "networkctl")
 
 
 def networkd_unit(config: StaticConfig) -> str:

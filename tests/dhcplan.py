@@ -11,6 +11,7 @@ scripts (`-c /bin/true`, so it never writes a resolv.conf), and no `dhcpcd` user
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -151,3 +152,101 @@ def start_dhcpcd(client: Namespace, workdir: Path) -> DhcpClient:
     if process.poll() is not None:
         raise AssertionError(f"dhcpcd stopped: {dhcp.log_text()}")
     return dhcp
+
+
+NETWORKD = Path("/lib/systemd/systemd-networkd")
+BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <listen>unix:abstract={name}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <allow own="*"/>
+    <allow send_type="method_call"/>
+    <allow send_type="signal"/>
+    <allow send_requested_reply="true" send_type="method_return"/>
+    <allow send_requested_reply="true" send_type="error"/>
+    <allow receive_type="method_call"/>
+    <allow receive_type="method_return"/>
+    <allow receive_type="error"/>
+    <allow receive_type="signal"/>
+  </policy>
+</busconfig>
+"""
+
+
+@dataclass
+class Networkd:
+    """systemd-networkd managing the namespace's links, with `DHCP=yes` on eth0 as NixOS's
+    `networking.useNetworkd` sets it, on a D-Bus daemon of the test's own."""
+
+    namespace: Namespace
+    process: subprocess.Popen[bytes]
+    bus: subprocess.Popen[bytes]
+    bus_address: str
+    log: Path
+
+    @property
+    def runtime_dir(self) -> Path:
+        """/run/systemd/network in networkd's private mount namespace."""
+        return Path(f"/proc/{self.process.pid}/root/run/systemd/network")
+
+    @property
+    def networkctl(self) -> tuple[str, ...]:
+        return (*self.namespace.enter(), "env", f"DBUS_SYSTEM_BUS_ADDRESS={self.bus_address}", "networkctl")
+
+    def stop(self) -> None:
+        _stop(self.process)
+        _stop(self.bus)
+
+
+def start_networkd(client: Namespace, workdir: Path) -> Networkd:
+    """networkd in the client namespace and a mount namespace of its own: a private /run, the
+    namespace's own /sys (read-only: without udevd networkd then takes links as initialized), and
+    /etc/systemd/network replaced by the test's directory."""
+    if not NETWORKD.exists() or shutil.which("networkctl") is None:
+        pytest.fail("systemd-networkd not installed: scripts/dev test installs it (TEST_APT: systemd)")
+    # The bus lives in the namespace, on an abstract socket: networkd drops root for its own user,
+    # which could not reach a socket in the test's private temp dir.
+    (workdir / "bus.conf").write_text(BUS_CONFIG.format(name=f"ie-test-bus-{secrets.token_hex(4)}"))
+    bus = subprocess.Popen(
+        [
+            *client.enter(),
+            "dbus-daemon",
+            f"--config-file={workdir / 'bus.conf'}",
+            "--nofork",
+            "--print-address",
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    assert bus.stdout is not None
+    address = bus.stdout.readline().decode().strip()  # printed once the bus listens
+    if not address:
+        raise AssertionError("the test's D-Bus daemon did not start")
+    config = workdir / "networkd"
+    config.mkdir()
+    (config / "99-ethernet-default-dhcp.network").write_text("[Match]\nName=eth0\n\n[Network]\nDHCP=yes\n")
+    log = workdir / "networkd.log"
+    script = (
+        "mount -t tmpfs none /run && mkdir -p /run/systemd/network && "
+        "mount -t sysfs -o ro none /sys && "
+        f"mount --bind {config} /etc/systemd/network && "
+        f"exec env DBUS_SYSTEM_BUS_ADDRESS={address} {NETWORKD}"
+    )
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [*client.enter(), "unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    networkd = Networkd(client, process, bus, address, log)
+    wait_for(lambda: networkd.runtime_dir.exists() or process.poll() is not None, "networkd to start")
+    if process.poll() is not None:
+        _stop(bus)
+        raise AssertionError(f"systemd-networkd stopped: {log.read_text(errors='replace')}")
+    return networkd

@@ -15,9 +15,11 @@ from dhcplan import (
     SERVER_V6,
     DhcpClient,
     DhcpServer,
+    Networkd,
     cable,
     start_dhcpcd,
     start_dnsmasq,
+    start_networkd,
     wait_for,
 )
 from netns import Namespace, create_namespace, delete_namespace
@@ -245,3 +247,53 @@ def test_static_survives_dhcpcd_and_dhcp_comes_back(
     assert resolv_conf.read_text() == ORIGINAL_RESOLV
     code = qr.build("pass-word", None, network.read(client.name).offered, max_addrs=3)
     assert json.loads(code.payload)["addrs"] == [lease_addresses(client)[0].split("/")[0]]
+
+
+@pytest.fixture
+def networkd_lan(
+    lan: tuple[Namespace, Namespace], tmp_path: Path
+) -> Iterator[tuple[Namespace, Namespace, Networkd]]:
+    client, server = lan
+    dnsmasq = start_dnsmasq(server, tmp_path)
+    try:
+        networkd = start_networkd(client, tmp_path)
+        try:
+            yield client, server, networkd
+        finally:
+            networkd.stop()
+    finally:
+        dnsmasq.stop()
+
+
+def test_static_survives_networkd_and_dhcp_comes_back(
+    networkd_lan: tuple[Namespace, Namespace, Networkd], tmp_path: Path, resolv_conf: Path
+) -> None:
+    client, server, networkd = networkd_lan
+    wait_for(lambda: bool(lease_addresses(client)), "a DHCP lease from networkd on eth0")
+    dhcp = netapply.Networkd(networkd.runtime_dir, networkd.networkctl)
+    env = Environment(tmp_path / "state", client.name, dhcp, ResolvConfFile(resolv_conf))
+    outcome = netapply.apply_static(StaticFields("eth0", ipv4="10.77.0.10/24", gateway4=SERVER_V4), env)
+    assert any("systemd-networkd no longer configures eth0" in n for n in outcome.notes)
+    unit = (networkd.runtime_dir / "00-installer-env-eth0.network").read_text()
+    assert "Address=10.77.0.10/24" in unit
+    assert "DHCP=no" in unit
+    # networkd applies the runtime file too: same address, and the lease stays away.
+    wait_for(lambda: lease_addresses(client) == [], "networkd to drop its lease")
+    assert "10.77.0.10/24" in addresses(client, "eth0")
+    assert [r["gateway"] for r in default_routes(client, "4")] == [SERVER_V4]
+    # The cable pulled and plugged back: networkd configures the link again, from the runtime file.
+    server.ip("link", "set", "srv0", "down")
+    wait_for(lambda: "LOWER_UP" not in client.link("eth0")["flags"], "eth0 to lose carrier")
+    server.ip("link", "set", "srv0", "up")
+    wait_for(lambda: "LOWER_UP" in client.link("eth0")["flags"], "eth0 to have carrier again")
+    deadline = time.monotonic() + 8.0
+    while time.monotonic() < deadline:
+        assert lease_addresses(client) == []
+        time.sleep(0.2)
+    assert "10.77.0.10/24" in addresses(client, "eth0")
+
+    outcome = netapply.apply_dhcp("eth0", env)
+    assert outcome.summary == "eth0: static addresses removed, systemd-networkd asked for a lease"
+    assert not (networkd.runtime_dir / "00-installer-env-eth0.network").exists()
+    wait_for(lambda: bool(lease_addresses(client)), "the lease back from networkd")
+    assert "10.77.0.10/24" not in addresses(client, "eth0")
