@@ -56,7 +56,7 @@ class QuietLinuxDriver(LinuxDriver):
     def start_application_mode(self) -> None:
         self._close_wake_pipe()  # a start without a close before it
         self._wake_read, self._waking.wake_fd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        super().start_application_mode()  # starts the input thread
+        super().start_application_mode()  # type: ignore[no-untyped-call]  # starts the input thread
 
     def run_input_thread(self) -> None:
         wake_read = self._wake_read
