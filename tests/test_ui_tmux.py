@@ -9,6 +9,8 @@ import os
 import secrets
 import select
 import shutil
+import socket
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -202,3 +204,56 @@ def test_idle_screen_stays_idle_after_a_round_trip_through_the_shell(
     # And the screen still works: a screen imported after the round trip loads intact.
     tmux.keys("?")
     tmux.wait_for("Esc: back")
+
+
+def _first_frame_seconds(tmux: Tmux, env: dict[str, str], state_dir: Path) -> float:
+    started = time.monotonic()
+    tmux.start([*COMMAND, "demo", "--state-dir", str(state_dir)], env)
+    tmux.wait_for("x Quit", timeout=60)
+    return time.monotonic() - started
+
+
+def test_a_dbus_that_never_answers_does_not_hold_up_the_first_frame(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """The Wi-Fi line waits for iwd; the rest of the screen (password, QR code) does not."""
+    silent = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    silent.bind(str(tmp_path / "silent-bus"))
+    silent.listen(16)  # accepted by the kernel, never answered: a hung dbus-daemon
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                held.append(silent.accept()[0])
+
+    threading.Thread(target=accept, daemon=True).start()
+    hung_bus = dict(
+        env,
+        INSTALLER_ENV_WIFI_ENABLED="1",
+        DBUS_SYSTEM_BUS_ADDRESS=f"unix:path={tmp_path / 'silent-bus'}",
+    )
+    try:
+        tag = f"{os.getpid()}-{secrets.token_hex(4)}"
+        # Reference first: Wi-Fi off, so nothing waits on D-Bus; then the same with the silent bus.
+        reference_tmux = Tmux(f"installer-env-test-{tag}-a", 100, 37)
+        try:
+            reference = _first_frame_seconds(reference_tmux, env, tmp_path / "state-a")
+        finally:
+            reference_tmux.close()
+        hung_tmux = Tmux(f"installer-env-test-{tag}-b", 100, 37)
+        try:
+            with_hung_bus = _first_frame_seconds(hung_tmux, hung_bus, tmp_path / "state-b")
+            assert held, "the screen never tried the bus"
+            shown = hung_tmux.capture()
+        finally:
+            hung_tmux.close()
+    finally:
+        silent.close()
+        for connection in held:
+            connection.close()
+    # Waiting for the bus would add its whole timeout (3 s) to the first frame.
+    assert with_hung_bus < reference + 1.5, (
+        f"{with_hung_bus:.1f} s with a silent D-Bus, {reference:.1f} s without"
+    )
+    assert "looking for iwd" in shown
