@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
+import shutil
 import stat
 import subprocess
 import time
@@ -14,6 +16,8 @@ from pathlib import Path
 
 import pytest
 from cli_runner import COMMAND, run_cli
+from screen_tools import flat
+from terminal_capture import Tmux
 
 from installer_env.state import LOCK_FILE, STATE_FILE
 
@@ -318,3 +322,21 @@ def test_an_empty_state_dir_option_is_refused(isolated_env: dict[str, str], tmp_
         assert "--state-dir: an empty path is not a directory" in result.stderr
         assert stat.S_IMODE(cwd.stat().st_mode) == 0o755
         assert list(cwd.iterdir()) == []
+
+
+@pytest.mark.skipif(not shutil.which("tmux"), reason="needs tmux")
+def test_the_screen_comes_up_over_a_fifo_state_file(isolated_env: dict[str, str], tmp_path: Path) -> None:
+    state_dir = Path(isolated_env["INSTALLER_ENV_STATE_DIR"])
+    state_dir.mkdir(mode=0o700)
+    os.mkfifo(state_dir / STATE_FILE, 0o600)
+    env = dict(isolated_env, TERM="linux", LANG="C.UTF-8")
+    screen = Tmux(f"installer-env-test-{os.getpid()}-{secrets.token_hex(4)}", 120, 40)
+    try:
+        screen.start([*COMMAND, "screen"], env)
+        shown = screen.wait_for("x Quit")
+        assert "FIFO,notaregularfile" in flat(shown), shown
+        screen.keys("x")
+        screen.wait_for("EXITED")
+    finally:
+        screen.close()
+    assert stat.S_ISFIFO((state_dir / STATE_FILE).lstat().st_mode)
