@@ -11,7 +11,8 @@ reference for "after":
 - rotation latency: from a rotation (the state file renamed into place, as `rotate-password` and
   other consoles do) to the new password in the screen's output
 The soak in between: --flaps add/del pairs of an address (through `ip -batch`, in chunks), with
---rotations rotations spread over them; the pty is read all along, as a terminal would.
+--rotations rotations spread over them, then one round trip through the shell (key `s`, `exit`);
+the pty is read all along, as a terminal would.
 
 Nothing is applied: the demo never sets a password and its state lives in a temp dir.
 """
@@ -119,6 +120,20 @@ def soak(rig: Rig, flaps: int, rotations: int) -> float:
     return time.perf_counter() - start
 
 
+def shell_round_trip(proc: PtyProcess) -> bool:
+    """Key `s`, then `exit` in the shell: the screen suspends and resumes (its input thread too)."""
+    clear(proc)
+    os.write(proc.master, b"s")
+    if proc.read_until([b"Type exit"], timeout=10) is None:
+        return False
+    proc.output = b""
+    os.write(proc.master, b"exit\r")
+    back = proc.read_until([b"Quit"], timeout=10) is not None
+    proc.drain(2)
+    proc.output = b""
+    return back
+
+
 def summary(values: list[float]) -> str:
     if not values:
         return "no result"
@@ -155,12 +170,14 @@ def main() -> int:
             rig = Rig(proc, run, store, config)
             before = measure(rig, 11, args.probes, args.idle_seconds)
             seconds = soak(rig, args.flaps, args.rotations)
+            shell_ok = shell_round_trip(proc)
             after = measure(rig, 12, args.probes, args.idle_seconds)
             alive = proc.proc.poll() is None
         finally:
             proc.close()
     print(
         f"soak: {args.flaps} address flaps and {args.rotations} rotations in {seconds:.1f} s;"
+        f" then a round trip through the shell (key s, exit): {'done' if shell_ok else 'FAILED'};"
         f" screen alive: {alive}"
     )
     print(
