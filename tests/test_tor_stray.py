@@ -1,5 +1,6 @@
 """A tor this tool starts and then gives up on (it never opens its control socket) is stopped, with
-whatever it started: after the launch times out, and when the screen quits while it is waiting."""
+whatever it started: after the launch times out, and when the screen quits while it is waiting.
+And tor's files in the state dir are never written through a link planted there."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import contextlib
 import os
 import secrets
 import shutil
+import stat
 import time
 from pathlib import Path
 
@@ -16,8 +18,10 @@ from conftest import MakeConfig
 from terminal_capture import Tmux
 
 from installer_env import tor
+from installer_env.config import Config
 from installer_env.tor import launch as tor_launch
 from installer_env.tor.control import choose_endpoint
+from installer_env.tor.keyfile import ensure_key
 from installer_env.tor.model import TorProblem
 
 # Starts but never opens a control socket, and starts a helper of its own (in its process group).
@@ -122,3 +126,36 @@ def test_leaving_the_screen_while_tor_starts_leaves_no_tor(
         for pid in _running(silent_tor):
             with contextlib.suppress(OSError):
                 os.kill(pid, 9)
+
+
+def _launch(config: Config) -> object:
+    return tor_launch.launch(config, choose_endpoint(config))
+
+
+@pytest.mark.parametrize("name", ["lock", "ssh-onion.key", "torrc", "tor.log"])
+def test_a_link_planted_in_tors_directory_is_not_followed(
+    make_config: MakeConfig, tmp_path: Path, silent_tor: Path, name: str
+) -> None:
+    """tor's files live in the state dir: a link there must not lead a chmod, a truncation or a
+    write to another file."""
+    config = make_config(
+        tor_enabled=True,
+        tor_control_socket=tmp_path / "no-system-tor" / "control",
+        tor_binary=str(silent_tor),
+    )
+    directory = tor.tor_dir(config)
+    directory.mkdir(parents=True, mode=0o700)
+    target = tmp_path / "precious"
+    target.write_text("not tor's\n")
+    target.chmod(0o644)
+    (directory / name).symlink_to(target)
+    try:
+        action = ensure_key if name in ("lock", "ssh-onion.key") else _launch
+        with pytest.raises(TorProblem, match="it is a symbolic link, which is not followed there"):
+            action(config)
+    finally:
+        tor.stop_launched(config)
+    assert target.read_text() == "not tor's\n"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644
+    assert (directory / name).is_symlink()
+    assert not _running(silent_tor)

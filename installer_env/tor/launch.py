@@ -131,8 +131,11 @@ def launch(config: Config, endpoint: Endpoint) -> Any:
         torrc = directory / "torrc"
         log_path = directory / "tor.log"
         try:
-            torrc.write_text(_torrc(config, directory), encoding="utf-8")
-            log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+            # Never through a link planted in the state dir (O_NOFOLLOW): it would be truncated.
+            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
+            with open(os.open(torrc, flags, 0o600), "w", encoding="utf-8") as f:
+                f.write(_torrc(config, directory))
+            log_fd = os.open(log_path, flags, 0o600)
         except OSError as e:
             raise TorProblem(f"cannot prepare tor's files in {directory}: {os_words(e)}") from None
         try:
