@@ -340,3 +340,22 @@ def test_the_screen_comes_up_over_a_fifo_state_file(isolated_env: dict[str, str]
     finally:
         screen.close()
     assert stat.S_ISFIFO((state_dir / STATE_FILE).lstat().st_mode)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "world-writable"])
+def test_an_os_release_that_cannot_be_trusted_means_not_an_installer(
+    isolated_env: dict[str, str], tmp_path: Path, kind: str
+) -> None:
+    os_release = tmp_path / "os-release"
+    if kind == "fifo":
+        os.mkfifo(os_release, 0o644)
+    else:
+        os_release.write_text('ID=nixos\nVARIANT_ID="installer"\n')
+        os_release.chmod(0o666)
+    # /bin/false as chpasswd: should the check ever let this through, no password is set here.
+    env = dict(isolated_env, INSTALLER_ENV_OS_RELEASE=str(os_release), INSTALLER_ENV_CHPASSWD="/bin/false")
+    result, seconds = _timed(env, "rotate-password")
+    assert seconds < QUICK
+    assert result.returncode == 5
+    assert "refusing to change root's password: this is not a live installer" in result.stderr
+    assert not Path(env["INSTALLER_ENV_STATE_DIR"]).exists()
