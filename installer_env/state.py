@@ -42,6 +42,7 @@ class PasswordState:
     rotated_at: str
     applied: bool
     note: str = ""  # why the password was not applied; empty when it was
+    boot_id: str = ""  # the boot it was made or set for (rotation.boot_id); empty in older files
 
 
 _DIRECTORY_WORDS = {

@@ -161,6 +161,7 @@ def test_every_field_of_the_state_is_checked_by_its_declared_type() -> None:
         "rotated_at": "2026-01-01T00:00:00+00:00",
         "applied": True,
         "note": "",
+        "boot_id": "5b1a0f1e-0000-4000-8000-000000000000",
     }
     assert set(good) == {f.name for f in fields(PasswordState)}
     assert parse(json.dumps({"version": 1, "password": good}).encode()) == PasswordState(**good)
