@@ -42,9 +42,9 @@ async def follow(session: Session, bus_address: str | None = None, retry: float 
         client = IwdClient(bus_address)
         try:
             async for status in client.watch():
-                session.update(wifi=status)
+                session.publish(status)
         except WifiError as e:
-            session.update(wifi=WifiStatus.unavailable(e))
+            session.publish(WifiStatus.unavailable(e))
         finally:
             await client.close()
         await asyncio.sleep(retry)
