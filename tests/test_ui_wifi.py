@@ -38,6 +38,7 @@ from installer_env.ui.screens.wifi_connect import ConfirmDialog, ConnectDialog
 from installer_env.ui.widgets.passphrase import PassphraseInput
 from installer_env.ui.widgets.wifi_lists import KnownList, NetworkList, network_row, signal_bars
 from installer_env.wifi import IwdClient, WifiNetwork
+from installer_env.wifi.source import follow
 
 SMALL, MEDIUM = (80, 24), (100, 37)
 PASS = HOME_PASSPHRASE
@@ -59,8 +60,16 @@ def wifi_app() -> InstallerApp:
     return screen_data.app(cfg=screen_data.config(wifi_enabled=True))
 
 
+def follow_wifi(app: App[Any], make: Callable[[], IwdClient] = IwdClient) -> None:
+    """The session's Wi-Fi source, which the app of these tests does not start by itself (it runs
+    no sources); the Wi-Fi screen shows what it publishes."""
+    assert isinstance(app, InstallerApp)
+    app.run_worker(follow(app.session, make, retry=0.2), group="wifi-source", exit_on_error=False)
+
+
 async def open_wifi(pilot: Pilot[Any], scanned: int | None = 4) -> WifiScreen:
     """`w` from the main screen; with `scanned`, until the first scan found that many networks."""
+    follow_wifi(pilot.app)
     await pilot.press("w")
     await wait_for(pilot, lambda: isinstance(pilot.app.screen, WifiScreen))
     if scanned is not None:
@@ -146,7 +155,8 @@ async def test_scan_shows_that_it_is_scanning(iwd: FakeIwd, system_bus: PrivateB
         assert "new one" not in screen_text(app)
         await wait_for(pilot, lambda: "Scan done: 5 networks in range." in screen_text(app))
         assert "Scanning..." not in screen_text(app)
-        assert "new one" in screen_text(app)
+        # The list is the snapshot's: the session's source brings the new scan a moment later.
+        await wait_for(pilot, lambda: "new one" in screen_text(app))
 
 
 async def test_wifi_helper_switched_off_says_so(system_bus: PrivateBus) -> None:
@@ -155,6 +165,49 @@ async def test_wifi_helper_switched_off_says_so(system_bus: PrivateBus) -> None:
         await pilot.press("w")
         await wait_for(pilot, lambda: "The Wi-Fi helper is off" in screen_text(app))
         assert isinstance(app.screen, MainScreen)
+
+
+async def test_the_screen_reads_the_snapshot_and_watches_nothing_itself(
+    iwd: FakeIwd, system_bus: PrivateBus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    watches = 0
+    original = IwdClient.watch
+
+    def counted(self: IwdClient, **kw: Any) -> Any:
+        nonlocal watches
+        watches += 1
+        return original(self, **kw)
+
+    monkeypatch.setattr(IwdClient, "watch", counted)
+    app = wifi_app()
+    async with app.run_test(size=SMALL) as pilot:
+        screen = await open_wifi(pilot)
+        assert watches == 1  # the session's source; the screen has none of its own
+        assert isinstance(app, InstallerApp)
+        assert screen.status == app.snapshot.wifi
+        iwd.add_adapter()
+        await wait_for(pilot, lambda: flat("+1 more, a: next") in flat(screen_text(app)))
+        assert screen.status == app.snapshot.wifi
+        assert watches == 1
+
+
+async def test_an_unexpected_error_in_an_operation_frees_the_keys(
+    iwd: FakeIwd, system_bus: PrivateBus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = wifi_app()
+    async with app.run_test(size=SMALL) as pilot:
+        screen = await open_wifi(pilot)
+
+        async def broken(*args: Any, **kw: Any) -> Any:
+            raise RuntimeError("the bus library broke")
+
+        monkeypatch.setattr(screen.client, "scan", broken)
+        await pilot.press("r")
+        await wait_for(pilot, lambda: "failed unexpectedly (RuntimeError" in screen_text(app))
+        assert screen.busy is None
+        monkeypatch.undo()
+        await pilot.press("r")  # not "Wait: still scanning"
+        await wait_for(pilot, lambda: "Scan done: 4 networks in range." in screen_text(app))
 
 
 # ---------------------------------------------------------------- connecting
@@ -459,9 +512,12 @@ async def test_iwd_restarting_is_followed(iwd: FakeIwd, system_bus: PrivateBus) 
         await wait_for(pilot, lambda: "Connected to home." in screen_text(app))
 
 
-def client_screen(client: IwdClient) -> Callable[[Pilot[Any]], Any]:
+def client_screen(make: Callable[[], IwdClient]) -> Callable[[Pilot[Any]], Any]:
+    """The Wi-Fi screen with the source and the screen's client both made by `make`."""
+
     async def push(pilot: Pilot[Any]) -> None:
-        await pilot.app.push_screen(WifiScreen(client))
+        follow_wifi(pilot.app, make)
+        await pilot.app.push_screen(WifiScreen(make()))
 
     return push
 
@@ -482,23 +538,24 @@ async def test_clear_screens_when_wifi_cannot_be_used(
     iwd_binary.write_text("")
     denying: PrivateBus | None = None
     fake: FakeIwd | None = None
+    make: Callable[[], IwdClient]
     if where == "no-iwd":
-        client = IwdClient(bus.address, iwd_paths=())
+        make = lambda: IwdClient(bus.address, iwd_paths=())  # noqa: E731
     elif where == "iwd-stopped":
-        client = IwdClient(bus.address, iwd_paths=(str(iwd_binary),))
+        make = lambda: IwdClient(bus.address, iwd_paths=(str(iwd_binary),))  # noqa: E731
     elif where == "denied":
         (tmp_path / "deny").mkdir()
         denying = PrivateBus(tmp_path / "deny", deny_iwd=True)
         denying.start()
         fake = FakeIwd(denying.address)
         await fake.start()
-        client = IwdClient(denying.address)
+        make = lambda: IwdClient(denying.address)  # noqa: E731
     else:
-        client = IwdClient(f"unix:path={tmp_path}/no-such-socket")
+        make = lambda: IwdClient(f"unix:path={tmp_path}/no-such-socket")  # noqa: E731
     app = wifi_app()
     try:
         async with app.run_test(size=SMALL) as pilot:
-            await client_screen(client)(pilot)
+            await client_screen(make)(pilot)
             await wait_for(pilot, lambda: title in screen_text(app))
             text = flat(screen_text(app))
             assert flat(words) in text
@@ -646,7 +703,7 @@ async def test_problem_screens_use_the_console_font(kind: str, bus: PrivateBus) 
     app = wifi_app()
     try:
         async with app.run_test(size=SMALL) as pilot:
-            await client_screen(IwdClient(bus.address, iwd_paths=()))(pilot)
+            await client_screen(lambda: IwdClient(bus.address, iwd_paths=()))(pilot)
             await wait_for(pilot, lambda: "Esc: back" in screen_text(app))
             assert not outside_the_console_font(app)
             assert not non_ansi_colours(app)

@@ -448,7 +448,7 @@ async def test_follow_keeps_the_snapshot_current(
 ) -> None:
     config = make_config()
     session = Session(collect(config, StateStore(config.state_dir)))
-    task = asyncio.create_task(follow(session, bus.address, retry=0.1))
+    task = asyncio.create_task(follow(session, lambda: IwdClient(bus.address), retry=0.1))
     try:
         snaps = session.snapshots()
         await next_matching(snaps, lambda s: s.wifi is not None and s.wifi.devices)

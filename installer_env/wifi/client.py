@@ -232,7 +232,10 @@ class IwdClient:
         destination: str = IWD,
         timeout: float | None = None,
     ) -> list[Any]:
-        """One method call; a D-Bus error comes back as DBusError, a lost bus as WifiError."""
+        """One method call; a D-Bus error comes back as DBusError, a lost bus as WifiError.
+        Connects first when there is no connection yet (an operation before any look)."""
+        if self._bus is None:
+            await self.open()
         bus = self._require_bus()
         msg = Message(
             destination=destination,
