@@ -7,7 +7,8 @@ import concurrent.futures
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from installer_env.wifi.client import MSG_IWD_TIMEOUT, IwdClient
+from installer_env.wifi.client import IwdClient
+from installer_env.wifi.errors import MSG_IWD_TIMEOUT
 from installer_env.wifi.model import WifiError, WifiErrorKind, WifiStatus
 
 if TYPE_CHECKING:

@@ -22,7 +22,7 @@ from textual.worker import Worker, WorkerState
 from installer_env.textsafe import literal
 from installer_env.ui.widgets.passphrase import NO_CONTROL, PassphraseInput
 from installer_env.ui.widgets.wifi_lists import signal_bars
-from installer_env.wifi.client import MAX_SSID_BYTES, check_passphrase, check_ssid
+from installer_env.wifi.checks import MAX_SSID_BYTES, check_passphrase, check_ssid
 from installer_env.wifi.model import WifiError, WifiErrorKind
 
 if TYPE_CHECKING:
