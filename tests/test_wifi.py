@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
+import status_schema
 from conftest import HOME_PASSPHRASE, MakeConfig
 from fake_iwd import AccessPoint, FakeIwd, PrivateBus
 from netns import Namespace
@@ -425,6 +426,7 @@ async def test_one_shot_read_and_status_views(
     config = make_config(wifi_enabled=True)
     snap = await asyncio.to_thread(collect, config, StateStore(config.state_dir))
     doc = json.loads(status_view.to_json(snap))
+    status_schema.validate(doc)
     assert doc["wifi"]["devices"][0]["state"] == "connected"
     assert doc["wifi"]["connected_ssid"] == "home"
     assert doc["wifi"]["devices"][0]["networks"][0] == {
