@@ -114,10 +114,17 @@ async def test_watch_shows_the_scanning_state(iwd: FakeIwd, client: IwdClient) -
     await statuses.aclose()
 
 
+async def until(condition: Callable[[], object], timeout: float = 10.0) -> None:
+    """Wait for a condition, not for a time."""
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.01)
+
+
 async def test_scan_while_a_scan_runs_waits_for_it(iwd: FakeIwd, client: IwdClient) -> None:
     iwd.state.scan_delay = 0.3
     first = asyncio.create_task(client.scan())
-    await asyncio.sleep(0.1)
+    await until(lambda: "Scan" in iwd.state.calls)  # the first scan runs in iwd
     second = await client.scan()  # iwd answers Busy: the client waits for the running scan
     assert "home" in ssids(second)
     await first
@@ -246,7 +253,7 @@ async def test_cancel_a_connection_in_progress(iwd: FakeIwd, client: IwdClient) 
     await client.scan()
     iwd.state.connect_delay = 5.0
     attempt = asyncio.create_task(client.connect("home", PASS))
-    await asyncio.sleep(0.3)
+    await until(lambda: "Connect" in iwd.state.calls)  # iwd is connecting
     await client.disconnect()
     with pytest.raises(WifiError) as err:
         await attempt
