@@ -97,7 +97,7 @@ class TorFacts:
     via: str  # "system tor" or "own tor"
     onion: str | None  # a valid v3 address, or None while there is none
     login: Command | None  # `torify ssh ...`: only once tor holds the service, in every view
-    state: Note  # one line: starting, bootstrapping, publishing, published, not reachable
+    state: Note  # one line: starting, bootstrapping, publishing, published, not reachable (no `via`)
     progress: int | None  # bootstrap percent while the service is not published yet (the screen's bar)
     error: str | None
 
@@ -259,9 +259,9 @@ def _tor(t: TorStatus | None, viewer: Viewer, user: str) -> TorFacts | None:
             state = Note(f"bootstrapping {t.bootstrap_percent}%{phase}", Tone.ACCENT)
     elif viewer.runs_sources and error is None:
         # This process starts tor itself (its first snapshot has no one-shot look's advice in it).
-        state = Note(f"starting {via}...", Tone.MUTED)
+        state = Note("starting...", Tone.MUTED)
     else:
-        state = Note(f"{via} not reachable", Tone.WARN)
+        state = Note("not reachable", Tone.WARN)
     return TorFacts(via, onion, login, state, progress, error)
 
 

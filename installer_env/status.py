@@ -170,7 +170,7 @@ def _tor_lines(p: Presentation) -> list[str]:
     t = p.tor
     if t is None:
         return []
-    lines = [t.onion or "(no onion address yet)", f"{t.via}: {t.state.text}"]
+    lines = [t.onion or "(no onion address yet)", f"{t.via}, {t.state.text}"]
     if t.error:
         lines.append(f"! {t.error}")
     return _labelled("Tor", lines)

@@ -89,7 +89,7 @@ async def test_tor_progress_bar_until_published() -> None:
     app = screen_data.app(screen_data.snapshot(tor=TorStatus(mode="system")))
     async with app.run_test(size=WIDE) as pilot:
         await pilot.pause()
-        assert "starting system tor..." in screen_text(app)
+        assert "starting..." in screen_text(app)
         for percent, phase in ((10, "Finishing handshake"), (45, "Loading relay descriptors")):
             status = TorStatus(
                 reachable=True,
