@@ -72,11 +72,13 @@ async def open_wifi(pilot: Pilot[Any], scanned: int | None = 4) -> WifiScreen:
     follow_wifi(pilot.app)
     await pilot.press("w")
     await wait_for(pilot, lambda: isinstance(pilot.app.screen, WifiScreen))
+    screen = pilot.app.screen
+    assert isinstance(screen, WifiScreen)
     if scanned is not None:
         words = f"Scan done: {scanned} network{'' if scanned == 1 else 's'} in range."
         await wait_for(pilot, lambda: words in screen_text(pilot.app))
-    screen = pilot.app.screen
-    assert isinstance(screen, WifiScreen)
+        # The list is the snapshot's: the session's source brings the scan a moment later.
+        await wait_for(pilot, lambda: screen.device is not None and len(screen.device.networks) == scanned)
     return screen
 
 
@@ -244,8 +246,10 @@ async def test_wpa_network_with_passphrase_masked_shown_and_connected(
         await pilot.press("enter")
         await wait_for(pilot, lambda: "Connected to home." in screen_text(app))
         assert isinstance(app.screen, WifiScreen)
+        # The device line and the lists are the snapshot's: they follow the result a moment later.
+        await wait_for(pilot, lambda: "on  connected to home" in screen_text(app))
+        await wait_for(pilot, lambda: "Known networks" in screen_text(app))
         text = screen_text(app)
-        assert "on  connected to home" in text
         assert "connected" in next(line for line in text.splitlines() if "║ home" in line)
         assert "Known networks" in text
         assert iwd.state.passphrases_received == [PASS]
@@ -298,14 +302,14 @@ async def test_open_network_connects_without_a_dialog(iwd: FakeIwd, system_bus: 
     app = wifi_app()
     async with app.run_test(size=SMALL) as pilot:
         await open_wifi(pilot)
-        iwd.state.connect_delay = 0.5
+        iwd.state.connect_delay = 2.0  # long enough to be seen on a busy machine
         await highlight(pilot, "cafe")
         await pilot.press("enter")
         await wait_for(pilot, lambda: "Connecting to cafe...  Esc: cancel" in screen_text(app))
         assert isinstance(app.screen, WifiScreen)
         await wait_for(pilot, lambda: "Connected to cafe." in screen_text(app))
         assert iwd.state.agent_requests == []
-        assert "on  connected to cafe" in screen_text(app)
+        await wait_for(pilot, lambda: "on  connected to cafe" in screen_text(app))
 
 
 async def test_known_network_whose_passphrase_changed_says_how_to_go_on(
@@ -373,7 +377,7 @@ async def test_hidden_network_by_name_from_the_key_and_from_the_list(
         await pilot.press("enter")
         await wait_for(pilot, lambda: "Connected to attic." in screen_text(app))
         known = app.screen.query_one(KnownList)
-        assert known.option_count == 1
+        await wait_for(pilot, lambda: known.option_count == 1)
         assert "attic" in screen_text(app)
         assert "hidden" in screen_text(app)
 
@@ -421,7 +425,7 @@ async def test_forget_from_the_network_list_and_disconnect(iwd: FakeIwd, system_
         assert "ssh sessions over this Wi-Fi will drop" in screen_text(app)
         await pilot.press("y")
         await wait_for(pilot, lambda: "Disconnected from cafe." in screen_text(app))
-        assert "on  disconnected" in screen_text(app)
+        await wait_for(pilot, lambda: "on  disconnected" in screen_text(app))
         await highlight(pilot, "cafe")
         await pilot.press("f", "y")
         await wait_for(pilot, lambda: "Forgot cafe." in screen_text(app))
@@ -442,7 +446,7 @@ async def test_cancel_while_connecting(iwd: FakeIwd, system_bus: PrivateBus) -> 
         assert dialog(app).query_one(PassphraseInput).value == PASS  # kept for another try
         await pilot.press("escape")
         assert isinstance(app.screen, WifiScreen)
-        assert "on  disconnected" in screen_text(app)
+        await wait_for(pilot, lambda: "on  disconnected" in screen_text(app))
         # An open network connects without the dialog: Esc on the screen cancels it.
         await highlight(pilot, "cafe")
         await pilot.press("enter")
@@ -488,12 +492,12 @@ async def test_power_on_when_the_device_is_off(iwd: FakeIwd, system_bus: Private
     async with app.run_test(size=SMALL) as pilot:
         await open_wifi(pilot, scanned=None)
         await wait_for(pilot, lambda: "(Fake 802.11 radio)  off  p: switch it on" in screen_text(app))
-        assert "p Power on" in screen_text(app).splitlines()[-1]
+        await wait_for(pilot, lambda: "p Power on" in screen_text(app).splitlines()[-1])
         assert "Scan" not in iwd.state.calls  # looking changes nothing
         await pilot.press("p")
         await wait_for(pilot, lambda: "Scan done: 4 networks in range." in screen_text(app))
         assert station.powered
-        assert "p Power on" not in screen_text(app).splitlines()[-1]
+        await wait_for(pilot, lambda: "p Power on" not in screen_text(app).splitlines()[-1])
 
 
 async def test_iwd_restarting_is_followed(iwd: FakeIwd, system_bus: PrivateBus) -> None:
@@ -750,6 +754,7 @@ async def test_keys_on_a_linux_console(iwd: FakeIwd, bus: PrivateBus, tmp_path: 
         await pane(tmux, "x Quit")
         tmux.keys("w")
         await pane(tmux, "Scan done: 4 networks in range.")
+        await pane(tmux, "║ home ")  # the list follows the scan's result a moment later
         tmux.keys("Enter")
         await pane(tmux, "Passphrase (hidden: F2 shows it)")
         tmux.keys("-l", PASS)
