@@ -39,11 +39,13 @@ def render(
     columns: int,
     rows: int,
     half_blocks: bool,
+    *,
     max_addrs: int = qr.DEFAULT_MAX_ADDRS,
+    wifi_enabled: bool = False,
 ) -> str:
     """The status, then the QR code fitted to the terminal on its own (the status scrolls above).
     Without half blocks the code is pure ASCII: a dumb terminal takes no colours."""
-    p = present(snap, Viewer.PLAIN, qr_max_addrs=max_addrs)
+    p = present(snap, Viewer.PLAIN, qr_max_addrs=max_addrs, wifi_enabled=wifi_enabled)
     return status.text(p) + status.qr_block(p, columns, rows, not half_blocks, colour=False)
 
 
@@ -55,6 +57,7 @@ async def follow(
     rows: int,
     half_blocks: bool,
     max_addrs: int = qr.DEFAULT_MAX_ADDRS,
+    wifi_enabled: bool = False,
     settle: float = SETTLE_SECONDS,
 ) -> None:
     """Print the current snapshot, then again after changes that alter the text, at most once per
@@ -74,7 +77,7 @@ async def follow(
         while True:
             await changed.wait()
             changed.clear()
-            text = render(latest, columns, rows, half_blocks, max_addrs)
+            text = render(latest, columns, rows, half_blocks, max_addrs=max_addrs, wifi_enabled=wifi_enabled)
             if text != last:
                 if last is not None:
                     out.write("\n" + "-" * min(columns, 80) + "\n")
@@ -99,5 +102,6 @@ async def run(config: Config, store: StateStore, session: Session, out: TextIO) 
                 rows=size.lines,
                 half_blocks=half_blocks,
                 max_addrs=config.qr_max_addrs,
+                wifi_enabled=config.wifi_enabled,
             )
         )

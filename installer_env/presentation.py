@@ -153,13 +153,16 @@ def present(
     viewer: Viewer = Viewer.STATUS,
     *,
     qr_max_addrs: int = qr.DEFAULT_MAX_ADDRS,
+    wifi_enabled: bool = False,
 ) -> Presentation:
+    """`wifi_enabled`: for a view that runs the sources, whether a missing `wifi` is still to come
+    (its first snapshot leaves Wi-Fi to the follower) rather than switched off."""
     user = literal(snap.password.user) if snap.password else "root"
     port = ssh_port(snap.ssh)
     logins, note = _logins(snap, viewer, user, port)
     ssh = _ssh(snap.ssh)
     tor = _tor(snap.tor, viewer, user)
-    wifi = _wifi(snap.wifi, viewer)
+    wifi = _wifi(snap.wifi, viewer, wifi_enabled)
     password = _password(snap, user)
     name = literal(snap.hostname)
     mdns = literal(snap.mdns_name) if snap.mdns_name else None
@@ -265,8 +268,10 @@ def _tor(t: TorStatus | None, viewer: Viewer, user: str) -> TorFacts | None:
     return TorFacts(via, onion, login, state, progress, error)
 
 
-def _wifi(wifi: WifiStatus | None, viewer: Viewer) -> WifiFacts | None:
+def _wifi(wifi: WifiStatus | None, viewer: Viewer, enabled: bool) -> WifiFacts | None:
     if wifi is None:
+        if viewer.runs_sources and enabled:  # the follower has not reported yet
+            return WifiFacts(Note("looking for iwd...", Tone.MUTED), None, ("looking for iwd...",), None)
         return None
     on_screen = viewer is Viewer.SCREEN
     if wifi.problem is not None:

@@ -11,11 +11,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import socket
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 
-from installer_env import network, sshd, tor, wifi
+from installer_env import hostname, network, sshd, tor, wifi
 from installer_env.config import Config
 from installer_env.errors import StateDirError
 from installer_env.network import NetworkSnapshot
@@ -64,11 +63,13 @@ SourceValue = PasswordReading | NewPassword | sshd.SshdStatus | NetworkSnapshot 
 def collect(config: Config, store: StateStore, *, live: bool = False) -> Snapshot:
     """Everything at once: for one-shot views such as `status`, and the first snapshot of a live one.
 
-    A `live` view runs the tor source itself: it starts from what the key file says (the address)
-    rather than a one-shot look, whose advice ("the console screen starts it") is for `status`.
+    A `live` view runs the sources itself. Its Wi-Fi part is left to the follower (a D-Bus that does
+    not answer would otherwise hold up the first frame for the whole D-Bus timeout), and its tor
+    part is what the key file says (the address) rather than a one-shot look, whose advice ("the
+    console screen starts it") is for `status`.
     """
     state, problem = read_password(store)
-    name = socket.gethostname()
+    name = hostname.read()
     tor_status = None
     if config.tor_enabled:
         tor_status = _tor_before_follow(config) if live else tor.status(config)
@@ -79,7 +80,7 @@ def collect(config: Config, store: StateStore, *, live: bool = False) -> Snapsho
         password_problem=problem,
         ssh=sshd.status(config),
         network=network.read(),
-        wifi=wifi.read_status() if config.wifi_enabled else None,
+        wifi=wifi.read_status() if config.wifi_enabled and not live else None,
         tor=tor_status,
     )
 

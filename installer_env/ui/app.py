@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 import sys
 from typing import ClassVar
@@ -67,6 +68,11 @@ class InstallerApp(App[None]):
         return MainScreen(self.config)
 
     def on_mount(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGHUP, signal.SIGTERM):
+            # Leave as on `x` (a hang-up would otherwise end the process at once), so that the exit
+            # stops what this process started and has not handed over (a tor still starting).
+            loop.add_signal_handler(sig, self.exit, None, 128 + sig)
         self.run_worker(self._follow_session(), name="snapshots")
         if self.follow_sources:
             # The first snapshot was just collected: starting the sources (netlink, udev, inotify)
@@ -84,7 +90,10 @@ class InstallerApp(App[None]):
         return QuietLinuxDriver if driver is LinuxDriver else driver
 
     def _present(self, snap: Snapshot) -> Presentation:
-        return present(snap, Viewer.SCREEN, qr_max_addrs=self.config.qr_max_addrs)
+        config = self.config
+        return present(
+            snap, Viewer.SCREEN, qr_max_addrs=config.qr_max_addrs, wifi_enabled=config.wifi_enabled
+        )
 
     async def _follow_session(self) -> None:
         async for snap in self.session.snapshots():
