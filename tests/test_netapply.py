@@ -121,7 +121,7 @@ def test_static_ipv4_and_ipv6_applied_and_reverted(
 
     # The QR payload, from the same snapshot the screen shows, carries the new addresses.
     snap = network.read(client.name)
-    code = qr.build("pass-word", None, snap.offered, max_addrs=3)
+    code = qr.build("pass-word", None, snap.offered)
     assert json.loads(code.payload)["addrs"] == ["10.77.0.10", "[2001:db8:77::10]"]
 
     outcome = netapply.apply_dhcp("eth0", env)
@@ -218,7 +218,7 @@ def test_static_survives_dhcpcd_and_dhcp_comes_back(
     ]
     assert [(r["gateway"], r["protocol"]) for r in default_routes(client, "4")] == [(SERVER_V4, "static")]
     assert "nameserver 10.77.0.53" in resolv_conf.read_text()
-    code = qr.build("pass-word", None, network.read(client.name).offered, max_addrs=3)
+    code = qr.build("pass-word", None, network.read(client.name).offered)
     assert json.loads(code.payload)["addrs"] == ["10.77.0.10"]
 
     # The cable pulled and plugged back (the router's end goes down): dhcpcd would ask for a lease
@@ -245,7 +245,7 @@ def test_static_survives_dhcpcd_and_dhcp_comes_back(
     assert "10.77.0.10/24" not in addresses(client, "eth0")
     assert [r["protocol"] for r in default_routes(client, "4")] == ["dhcp"]
     assert resolv_conf.read_text() == ORIGINAL_RESOLV
-    code = qr.build("pass-word", None, network.read(client.name).offered, max_addrs=3)
+    code = qr.build("pass-word", None, network.read(client.name).offered)
     assert json.loads(code.payload)["addrs"] == [lease_addresses(client)[0].split("/")[0]]
 
 

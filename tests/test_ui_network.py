@@ -24,7 +24,7 @@ from test_ui_console import CP437
 from textual.pilot import Pilot
 from textual.widgets import Input
 
-from installer_env import network
+from installer_env import network, qr
 from installer_env.netapply import Environment, NoDhcpClient, ResolvConfFile
 from installer_env.network import Address, Hardware
 from installer_env.session import Snapshot
@@ -177,11 +177,9 @@ async def test_static_applied_reaches_the_main_screen_and_the_qr_code(
         assert "198.51.100.10" in app.session.snapshot.network.offered  # type: ignore[union-attr]
         await pilot.press("q")
         await wait_for(pilot, lambda: bool(app.screen.query(QrView)))
-        from installer_env.ui import view
-
-        code = view.qr_code(app.session.snapshot)
-        assert code is not None
-        assert "198.51.100.10" in json.loads(code.payload)["addrs"]
+        fitted = app.presentation.fit_qr()  # the code the QR screen draws
+        assert isinstance(fitted, qr.Fitted)
+        assert "198.51.100.10" in json.loads(fitted.code.payload)["addrs"]
 
 
 async def test_losing_the_only_address_asks_first(wired: Namespace, tmp_path: Path) -> None:
