@@ -102,6 +102,7 @@ def _tor_dict(snap: Snapshot) -> dict[str, Any] | None:
         "onion_address": t.onion_address,
         "published": t.published,
         "service_added": t.service_added,
+        "waiting_for_system": t.waiting_for_system,
         "error": t.error,
     }
 
@@ -215,7 +216,9 @@ def _tor_lines(snap: Snapshot) -> list[str]:
     if t is None:
         return []
     via = "own tor" if t.mode == tor.MODE_LAUNCHED else "system tor"
-    if t.reachable:
+    if t.waiting_for_system:
+        state = f"waiting for the system tor ({t.control})"
+    elif t.reachable:
         state = f"{via}, bootstrapped {t.bootstrap_percent}%"
         state += f" ({literal(t.bootstrap_phase)})" if t.bootstrap_phase else ""
         state += ", published" if t.published else ", not published yet"

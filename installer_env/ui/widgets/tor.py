@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from installer_env.textsafe import literal
-from installer_env.tor import TorStatus
+from installer_env.tor import MODE_LAUNCHED, TorStatus
 from installer_env.ui.widgets.lines import LabelledBlock, Part
 
 BAR_WIDTH = 20
@@ -36,7 +36,9 @@ class TorLine(LabelledBlock):
                 )
             if tor.error:
                 rows.append([("! " + literal(tor.error), "$warning")])
-            if tor.reachable and not tor.published:
+            if tor.waiting_for_system:
+                rows.append([("waiting for the system tor to start", "$text-muted")])
+            elif tor.reachable and not tor.published:
                 # Bootstrapped is not reachable yet: the descriptor still has to be uploaded.
                 done = tor.bootstrap_percent >= 100
                 phase = "publishing the onion service" if done else literal(tor.bootstrap_phase)
@@ -47,7 +49,8 @@ class TorLine(LabelledBlock):
                     ]
                 )
             elif tor.published:
-                rows.append([("published: reachable over Tor", "$success")])
+                via = "this tool's own tor" if tor.mode == MODE_LAUNCHED else "the system tor"
+                rows.append([("published: reachable over Tor", "$success"), (f" (via {via})", "$text-muted")])
             if not rows:
                 rows = [[("not reachable", "$warning")]]
         self.set_lines(rows)
