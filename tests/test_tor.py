@@ -586,6 +586,7 @@ def test_json_keys(launch_config: Config) -> None:
         "onion_address",
         "published",
         "service_added",
+        "waiting_for_system",
         "error",
     }
     disabled = collect(

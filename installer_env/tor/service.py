@@ -78,26 +78,36 @@ def status(config: Config, timeout: float = 2.0, fetch_timeout: float = STATUS_F
             problem = str(e)
         return dataclasses.replace(base, error=base.error or problem)
 
-    def look() -> tuple[int, str, bool, bool]:
+    service_id = key.address.removesuffix(".onion") if key is not None else None
+
+    def look() -> tuple[Any, int, str, bool]:
         controller = open_controller(endpoint, config)
         try:
             percent, phase = bootstrap(controller)
             detached = controller.list_ephemeral_hidden_services(our_services=False, detached=True)
-            service_id = key.address.removesuffix(".onion") if key is not None else None
-            present = service_id is not None and service_id in detached
-            published = False
-            if present and percent >= 100 and service_id is not None:
-                published = bool(descriptor_published(controller, service_id, fetch_timeout))
-            return percent, phase, present, published
-        finally:
+        except BaseException:
             controller.close()
+            raise
+        return controller, percent, phase, service_id is not None and service_id in detached
 
     try:
-        percent, phase, present, published = call_with_deadline(
-            look, timeout + fetch_timeout, endpoint.describe
-        )
+        controller, percent, phase, present = call_with_deadline(look, timeout, endpoint.describe)
     except TorProblem as e:
         return dataclasses.replace(base, error=base.error or str(e))
+    published = False
+    try:
+        if present and percent >= 100 and service_id is not None:
+            # A separate deadline: a tor that answered so far is not hung, the HSDirs may be slow.
+            found = call_with_deadline(
+                lambda: descriptor_published(controller, service_id, fetch_timeout),
+                fetch_timeout + 1.0,
+                endpoint.describe,
+            )
+            published = found is True
+    except TorProblem as e:
+        log.info("cannot look the onion service up: %s", e)
+    finally:
+        threading.Thread(target=close_quietly, args=(controller,), daemon=True).start()
     error = base.error
     if error is None and not present:
         error = "the onion service is not running yet (the console screen adds it)"
@@ -182,7 +192,7 @@ class _Follower:
 
     async def follow_ssh_port(self) -> None:
         async for snap in self.session.snapshots():
-            if self.current is not None and snap.ssh.port != self.mapped_port:
+            if self.mapped_port is not None and snap.ssh.port != self.mapped_port:
                 self.wake.set()
 
     def connect(self, endpoint: Endpoint, connection: _Connection) -> _Connection:
@@ -319,6 +329,8 @@ class _Follower:
                         lambda: bootstrap(controller), CALL_TIMEOUT, endpoint.describe
                     )
                 except TorProblem as e:
+                    if connection.closed.is_set() or not controller.is_alive():
+                        break  # tor went away while we asked
                     return f"{e}; reconnecting"
                 if first:  # what kept us from connecting is over
                     self.publish(reachable=True, error=None)
