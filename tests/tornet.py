@@ -16,9 +16,9 @@ tor as its defaults file; the project's torrc still applies on top) or through `
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
+import shlex
 import shutil
 import socket
 import struct
@@ -142,7 +142,8 @@ class TorNetwork:
     # --- setting up ------------------------------------------------------------------------------
 
     def _authority_lines(self) -> list[str]:
-        assert TOR is not None and TOR_GENCERT is not None
+        assert TOR is not None
+        assert TOR_GENCERT is not None
         lines = []
         for n in range(AUTHORITIES):
             name = f"auth{n}"
@@ -226,10 +227,24 @@ class TorNetwork:
         self.client.mkdir(mode=0o700)
         self.socks_port = next(self.ports)
         client_torrc = self._node_torrc("client", self.client, None, None)
-        self.nodes.append(Node("client", self.client, client_torrc + f"SocksPort 127.0.0.1:{self.socks_port}\n"))
-        # The tool launches `tor -f TORRC --defaults-torrc /dev/null`; tor takes the first
-        # --defaults-torrc it is given, so this one puts the tor on the network.
-        self.tor_wrapper.write_text(f'#!/bin/sh\nexec {TOR} --defaults-torrc {self.defaults_torrc} "$@"\n')
+        self.nodes.append(
+            Node("client", self.client, client_torrc + f"SocksPort 127.0.0.1:{self.socks_port}\n")
+        )
+        # The tool launches `tor -f TORRC --defaults-torrc /dev/null`: the network's settings take
+        # the place of /dev/null. Without them this tor would look for the real Tor network.
+        assert TOR is not None
+        self.tor_wrapper.write_text(
+            "#!/bin/sh\n"
+            "found=\n"
+            "for arg; do\n"
+            "  shift\n"
+            f'  if [ "$found" = next ]; then arg={shlex.quote(str(self.defaults_torrc))}; found=yes; fi\n'
+            '  if [ "$arg" = --defaults-torrc ]; then found=next; fi\n'
+            '  set -- "$@" "$arg"\n'
+            "done\n"
+            '[ "$found" = yes ] || { echo "tor-on-network: no --defaults-torrc to replace" >&2; exit 1; }\n'
+            f'exec {shlex.quote(TOR)} "$@"\n'
+        )
         self.tor_wrapper.chmod(0o755)
 
     def start(self) -> None:
@@ -317,21 +332,25 @@ class TorNetwork:
                 line += chunk
             return line
 
-    def reachable(self, host: str, port: int, timeout: float, attempt_timeout: float = 30.0) -> bytes:
-        """Retries fresh connections until one gets a banner; the banner."""
+    def reachable(self, host: str, port: int, timeout: float, attempt_timeout: float = 20.0) -> bytes:
+        """A banner through a fresh connection, retried until `timeout`; between tries the client
+        forgets what it knew of onion services (a stale descriptor would hold it up for minutes)."""
         deadline = time.monotonic() + timeout
         problem: Exception | None = None
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError):
-                try:
-                    banner = self.read_banner(host, port, min(attempt_timeout, deadline - time.monotonic()))
-                except ConnectionError as e:
-                    problem = e
-                else:
-                    if banner:
-                        return banner
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                banner = self.read_banner(host, port, min(attempt_timeout, left))
+            except OSError as e:  # ConnectionError too
+                problem = e
+            else:
+                if banner:
+                    return banner
+                problem = ConnectionError("the connection closed without a banner")
+            self.forget_onion_services()
             time.sleep(0.5)
-        raise AssertionError(f"{host}:{port} not reachable through the private network in {timeout:g} s: {problem}")
+        raise AssertionError(
+            f"{host}:{port} not reachable through the private network in {timeout:g} s: {problem}"
+        )
 
 
 def _recv_exactly(s: socket.socket, n: int) -> bytes:
