@@ -5,6 +5,7 @@ and barely maintained), and it runs in worker threads with a deadline, never on 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import logging
 import os
@@ -232,24 +233,73 @@ def ensure_service(controller: Any, key: OnionKey, target_port: int, directory: 
     return True
 
 
-def descriptor_published(controller: Any, service_id: str, timeout: float) -> bool | None:
-    """Whether the service's descriptor is on the HSDirs, asked through its own tor (HSFETCH).
+_REVISION = re.compile(r"^revision-counter (\d+)$", re.MULTILINE)
+_SIGNING_CERT = re.compile(
+    r"^descriptor-signing-key-cert\n-----BEGIN ED25519 CERT-----\n(.*?)\n-----END ED25519 CERT-----",
+    re.MULTILINE | re.DOTALL,
+)
+_SIGNED_WITH_KEY = 4  # the certificate extension that names the key which signed it
 
-    True when an HSDir hands it out (HS_DESC RECEIVED), False when FETCH_ATTEMPTS of them in a row
-    do not have it, None when no answer came within `timeout`. tor picks another HSDir for each
-    attempt. This is what clients see, whichever process added the service and whenever tor
-    uploaded it (on the real network only every 60-120 minutes).
+
+def _revision(text: str) -> int | None:
+    found = _REVISION.search(text)
+    return int(found.group(1)) if found else None
+
+
+def _blinded_key(text: str) -> bytes | None:
+    """The blinded key a v3 descriptor is for (one per time period), from the extension of its
+    signing-key certificate (tor's cert-spec: 40 bytes of header, then the extensions)."""
+    found = _SIGNING_CERT.search(text)
+    if found is None:
+        return None
+    try:
+        cert = base64.b64decode("".join(found.group(1).split()), validate=True)
+    except ValueError:
+        return None
+    position = 40
+    for _ in range(cert[39] if len(cert) > 39 else 0):
+        length = int.from_bytes(cert[position : position + 2], "big")
+        if len(cert) > position + 2 and cert[position + 2] == _SIGNED_WITH_KEY:
+            return cert[position + 4 : position + 4 + length]
+        position += 4 + length
+    return None
+
+
+def _current(fetched: str, own: str) -> bool:
+    """A descriptor an HSDir handed out still serves clients: it is not one that a previous run of
+    tor uploaded for the same time period (its introduction points went with that run), which
+    shows in a lower revision counter. One for the other time period (tor keeps two) cannot be
+    compared with the one tor shows and counts as there."""
+    fetched_revision, own_revision = _revision(fetched), _revision(own)
+    if fetched_revision is None or own_revision is None:
+        return False
+    if _blinded_key(fetched) != _blinded_key(own):
+        return True
+    return fetched_revision >= own_revision
+
+
+def descriptor_published(controller: Any, service_id: str, timeout: float) -> bool | None:
+    """Whether the service's current descriptor is on the HSDirs, asked through its own tor
+    (HSFETCH): what clients see, whichever process added the service and whenever tor uploaded it
+    (on the real network only every 60-120 minutes).
+
+    True when an HSDir hands out a descriptor at least as new (revision counter) as the one tor
+    made for the service now: one a previous run of tor uploaded names introduction points that
+    went with that run. False when FETCH_ATTEMPTS answers in a row are missing or older, None when
+    no answer came within `timeout`. tor asks another HSDir for each attempt.
     """
     stem = import_stem()
-    answers: queue.Queue[bool] = queue.Queue()
+    answers: queue.Queue[str | None] = queue.Queue()  # a fetched descriptor, or None for none
 
     def on_event(event: Any) -> None:  # stem's event thread
         if str(event.address) != service_id:
             return
-        if event.action == "RECEIVED":
-            answers.put(True)
+        if getattr(event, "type", None) == "HS_DESC_CONTENT":
+            if _REVISION.search(str(event)):  # an empty one follows every failure
+                answers.put(str(event))
         elif event.action == "FAILED" and str(event.reason) != "UPLOAD_REJECTED":
-            answers.put(False)
+            log.debug("HSFETCH %s: %s", service_id, event)
+            answers.put(None)
 
     def fetch() -> None:
         response = controller.msg(f"HSFETCH {service_id}")
@@ -257,17 +307,28 @@ def descriptor_published(controller: Any, service_id: str, timeout: float) -> bo
             raise TorProblem(f"tor refused to look up its own onion service: {response}")
 
     deadline = time.monotonic() + timeout
-    controller.add_event_listener(on_event, stem.control.EventType.HS_DESC)
+    events = stem.control.EventType
+    controller.add_event_listener(on_event, events.HS_DESC, events.HS_DESC_CONTENT)
     try:
         fetch()
         failures = 0
         while (left := deadline - time.monotonic()) > 0:
             try:
-                found = answers.get(timeout=left)
+                fetched = answers.get(timeout=left)
             except queue.Empty:
                 break
-            if found:
-                return True
+            if fetched is not None:
+                own = controller.get_info(f"hs/service/desc/id/{service_id}", "")
+                log.debug(
+                    "HSFETCH %s: revision %s (%s) on the HSDir, %s (%s) in tor",
+                    service_id,
+                    _revision(fetched),
+                    _blinded_key(fetched),
+                    _revision(own),
+                    _blinded_key(own),
+                )
+                if _current(fetched, own):
+                    return True
             failures += 1
             if failures >= FETCH_ATTEMPTS:
                 return False

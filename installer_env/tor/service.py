@@ -48,6 +48,7 @@ FETCH_TIMEOUT = 20.0  # one look at the HSDirs (a few circuits on the real netwo
 STATUS_FETCH_TIMEOUT = 3.0  # the same for `status`, which must answer quickly
 RECHECK_PUBLISHED = 600.0  # a published descriptor is looked for again this often
 RECHECK_UNPUBLISHED = 15.0  # one not found yet (tor uploads it within seconds of ADD_ONION)
+_FOUND_WORDS = {True: "have", False: "do not have", None: "did not say whether they have"}
 MOVING = "the system tor started; moving the onion service to it"
 
 
@@ -287,6 +288,7 @@ class _Follower:
         except TorProblem as e:
             log.info("tor: cannot look the onion service up: %s", e)
             return
+        log.info("tor: the HSDirs %s the onion service's current descriptor", _FOUND_WORDS[found])
         if found is not None and self.current is not None:
             self.publish(published=found)
 
