@@ -255,6 +255,33 @@ async def test_system_tor_restart_is_followed_with_the_same_address(
     assert restarted.detached() == [service_id(first)]
 
 
+@pytest.mark.parametrize("use_socket", [True, False], ids=["socket", "port"])
+async def test_reconnects_as_soon_as_the_system_tor_is_back(
+    make_config: MakeConfig, tmp_path: Path, system_tors: Callable[..., SystemTor], use_socket: bool
+) -> None:
+    """After an outage of several seconds the backoff has grown (1, 2, 4, 8 s): the new socket (or
+    the open port) ends the wait, not the next step."""
+    system = system_tors(tmp_path / "systor", use_socket=use_socket)
+    config = make_config(
+        tor_enabled=True,
+        tor_control_socket=system.socket_path,
+        tor_control_port=system.port,
+        ssh_port=SSH_PORT,
+    )
+    async with following(config) as session:
+        await until(session, ready)
+        system.process.kill()  # kill -9 leaves the socket file behind
+        system.process.wait()
+        await until(session, lambda t: not t.reachable)
+        await asyncio.sleep(8)  # the outage; retries at 1, 3 and 7 s fail meanwhile
+        back = system_tors(system.directory, use_socket=use_socket, port=system.port)
+        started = time.monotonic()
+        await until(session, ready, timeout=30)
+        took = time.monotonic() - started
+    assert took < 4, f"reconnected {took:.1f} s after tor was back"
+    assert back.detached() != []
+
+
 async def test_system_tor_control_port_with_cookie(
     make_config: MakeConfig, tmp_path: Path, system_tors: Callable[..., SystemTor]
 ) -> None:

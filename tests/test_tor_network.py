@@ -129,7 +129,7 @@ async def test_a_second_console_and_a_restarted_screen_say_published_within_seco
     """tor re-uploads only every 60-120 minutes on the real network: who did not see the upload
     must ask the HSDirs."""
     system = system_tor()
-    config = with_system_tor(own_tor, tor_control_socket=system.socket_path, tor_system=True)
+    config = with_system_tor(own_tor, tor_control_socket=system.socket_path)
     async with following(config) as first:
         t = await until(first, published, WAIT)
         assert t.mode == tor.MODE_SYSTEM

@@ -72,13 +72,15 @@ def start_system_tor(
     cookie: bool = True,
     password_hash: str | None = None,
     network: TorNetwork | None = None,
+    port: int | None = None,
 ) -> SystemTor:
     """A tor of the test at `directory` (made if need be; a data dir kept from an earlier start is
     used again, as a restarted system tor does): offline, or on the private `network`."""
     assert TOR is not None
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     socket_path = directory / "control" if use_socket else None
-    port = None if use_socket else free_port()
+    if not use_socket:
+        port = port or free_port()
     lines = [f"DataDirectory {directory / 'data'}", "SocksPort 0"]
     if network is None:
         lines += ["DisableNetwork 1", "Log warn stdout"]
