@@ -135,14 +135,14 @@ async def test_a_second_console_and_a_restarted_screen_say_published_within_seco
         assert t.mode == tor.MODE_SYSTEM
         started = time.monotonic()
         async with following(config) as second:
-            await until(second, published, 30)
+            await until(second, published, 8)
         report("a second console to published", time.monotonic() - started)
         one_shot = await asyncio.to_thread(tor.status, config)
         assert one_shot.published
         assert one_shot.service_added
     started = time.monotonic()
     async with following(config) as restarted:
-        again = await until(restarted, published, 30)
+        again = await until(restarted, published, 8)
     report("a restarted screen to published", time.monotonic() - started)
     assert again.onion_address == t.onion_address
     assert system.detached() == [service_id(t)]

@@ -3,7 +3,7 @@ than at the next backoff step: a control socket is watched with inotify on its d
 socket file, or a directory that shows up again), a control port is tried every quarter second.
 
 `observe()` takes a look now; `returns()` completes when the endpoint looks different and usable:
-a socket file that is new (another inode) or a port that accepts connections after it did not.
+a socket file that is new (another inode or creation time) or a port that accepts connections after it did not.
 A tor that is there all along but refuses us (a wrong password) is no sign, so it costs no retries.
 """
 
@@ -26,17 +26,19 @@ WATCH_RECHECK = 2.0  # a watched directory is also looked at this often (a misse
 class Seen:
     """What the endpoint looked like: the socket file's identity, or whether the port answered."""
 
-    socket_id: tuple[int, int] | None = None
+    socket_id: tuple[int, int, int] | None = None
     port_open: bool = False
 
 
-def _socket_id(endpoint: Endpoint) -> tuple[int, int] | None:
+def _socket_id(endpoint: Endpoint) -> tuple[int, int, int] | None:
+    """Which socket file: an inode number freed by the old one is often reused at once, the time
+    of its creation tells them apart."""
     assert endpoint.socket_path is not None
     try:
         st = os.stat(endpoint.socket_path)
     except OSError:
         return None
-    return st.st_dev, st.st_ino
+    return st.st_dev, st.st_ino, st.st_ctime_ns
 
 
 async def _port_open(port: int) -> bool:
