@@ -3,7 +3,8 @@ than at the next backoff step: a control socket is watched with inotify on its d
 socket file, or a directory that shows up again), a control port is tried every quarter second.
 
 `observe()` takes a look now; `returns()` completes when the endpoint looks different and usable:
-a socket file that is new (another inode or creation time) or a port that accepts connections after it did not.
+a socket file that is new (another inode, or created later) or a port that accepts connections
+after it did not.
 A tor that is there all along but refuses us (a wrong password) is no sign, so it costs no retries.
 """
 
