@@ -89,10 +89,13 @@ def started_by_login(shell: int | None = None) -> bool:
 def show(
     config: Config, store: StateStore, *, force_plain: bool = False, rotation_problem: str | None = None
 ) -> int:
-    def first_snapshot() -> Snapshot:
-        return dataclasses.replace(collect(config, store), rotation_problem=rotation_problem)
-
     view = choose(os.environ, tty_name(), force_plain, keyboard=sys.stdin.isatty())
+
+    def first_snapshot() -> Snapshot:
+        # The screen and plain mode run the sources themselves: Wi-Fi and tor come from them.
+        snap = collect(config, store, live=view is not View.ONCE)
+        return dataclasses.replace(snap, rotation_problem=rotation_problem)
+
     if view is View.ONCE:
         sys.stdout.write(status.to_text(first_snapshot()))
         return 0

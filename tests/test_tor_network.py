@@ -226,7 +226,7 @@ async def test_the_service_follows_sshd_to_another_port(own_tor: Config, tor_net
             first = await until(session, published, WAIT)
             assert (await reach(tor_network, first)).startswith(b"SSH-2.0-OpenSSH")
             # What the sshd source reports when sshd comes back on another port.
-            session.update(ssh=dataclasses.replace(session.snapshot.ssh, port=new_port))
+            session.publish(dataclasses.replace(session.snapshot.ssh, port=new_port))
             again = await until(session, published, WAIT)
             tor_network.forget_onion_services()
             deadline = time.monotonic() + WAIT

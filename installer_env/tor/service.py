@@ -178,7 +178,7 @@ class _Follower:
         return self.session.snapshot.tor or TorStatus()
 
     def publish(self, **changes: Any) -> None:
-        self.session.update(tor=dataclasses.replace(self.tor, **changes))
+        self.session.publish(dataclasses.replace(self.tor, **changes))
 
     def handle_hs_desc(self, connection: _Connection, action: str, address: str) -> None:
         if connection is self.current and action == "UPLOADED" and address == self.service_id:
