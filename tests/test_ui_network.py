@@ -9,7 +9,6 @@ import dataclasses
 import json
 import os
 import shutil
-import signal
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
@@ -56,12 +55,6 @@ async def running(netns: Namespace, tmp_path: Path) -> AsyncIterator[tuple[Insta
     )
     async with app.run_test(size=CONSOLE) as pilot:
         await wait_for(pilot, lambda: "x Quit" in screen_text(app))  # mounted, the footer drawn
-        # pyroute2 reaches another namespace through helper processes it forks and ends with
-        # SIGTERM; with the app's SIGTERM handler on this loop that reads as the app's own SIGTERM
-        # and it quits (143). This process never gets one meant for it here, so the handlers go.
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGHUP, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
         source = asyncio.create_task(network.follow(app.session, netns.name))
         try:
             yield app, pilot

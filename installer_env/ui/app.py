@@ -65,6 +65,7 @@ class InstallerApp(App[None]):
         self.theme = "ansi-dark"
         # Where the wired network screen applies changes: this system (tests: a namespace of theirs).
         self.network_environment: Environment = Environment(state_dir=config.state_dir, demo=config.demo)
+        self._signals_before: dict[signal.Signals, signal._HANDLER] = {}
 
         if session.snapshot.rotation_problem:
             self.message = f"No new password: {session.snapshot.rotation_problem}"
@@ -73,16 +74,37 @@ class InstallerApp(App[None]):
         return MainScreen(self.config)
 
     def on_mount(self) -> None:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGHUP, signal.SIGTERM):
-            # Leave as on `x` (a hang-up would otherwise end the process at once), so that the exit
-            # stops what this process started and has not handed over (a tor still starting).
-            loop.add_signal_handler(sig, self.exit, None, 128 + sig)
+        self._leave_on_signals(asyncio.get_running_loop())
         self.run_worker(self._follow_session(), name="snapshots")
         if self.follow_sources:
             # The first snapshot was just collected: starting the sources (netlink, udev, inotify)
             # can wait until it is on screen, where their set-up would delay the first frame.
             self.call_after_refresh(self._start_sources)
+
+    def _leave_on_signals(self, loop: asyncio.AbstractEventLoop) -> None:
+        """SIGHUP and SIGTERM leave as `x` does (a hang-up would otherwise end the process at once),
+        so that the exit stops what this process started and has not handed over (a tor still
+        starting).
+
+        Not `loop.add_signal_handler`: its wake-up socket is inherited by children that libraries
+        fork (pyroute2's helpers for another network namespace), and a SIGTERM sent to such a
+        child would then read as this process's own. A child that inherits this handler dies as
+        it would without it.
+        """
+        pid = os.getpid()
+
+        def leave(signum: int, _frame: object) -> None:
+            if os.getpid() != pid:
+                signal.signal(signum, signal.SIG_DFL)
+                os.kill(os.getpid(), signum)
+                return
+            loop.call_soon_threadsafe(self.exit, None, 128 + signum)
+
+        self._signals_before = {sig: signal.signal(sig, leave) for sig in (signal.SIGHUP, signal.SIGTERM)}
+
+    def on_unmount(self) -> None:
+        for sig, handler in self._signals_before.items():
+            signal.signal(sig, handler)
 
     def _start_sources(self) -> None:
         self.run_worker(
