@@ -43,3 +43,7 @@ class NotAnInstallerError(InstallerEnvError):
 
 class SshdError(InstallerEnvError):
     exit_code = 6
+
+
+class KexecStateError(InstallerEnvError):
+    exit_code = 7

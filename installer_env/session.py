@@ -15,7 +15,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from installer_env import network, sshd, tor, wifi
+from installer_env import kexec, network, sshd, tor, wifi
 from installer_env.config import Config
 from installer_env.errors import StateDirError
 from installer_env.network import NetworkSnapshot
@@ -40,6 +40,8 @@ class Snapshot:
     tor: TorStatus | None = None  # None when tor is disabled
     # Why this console's login could not make a new password (the previous one, if any, still works).
     rotation_problem: str | None = None
+    # Set when this installer was started by kexec/run: what it kept from the old system.
+    kexec: kexec.KexecBoot | None = None
 
 
 def collect(config: Config, store: StateStore) -> Snapshot:
@@ -55,6 +57,7 @@ def collect(config: Config, store: StateStore) -> Snapshot:
         network=network.read(),
         wifi=wifi.read_status() if config.wifi_enabled else None,
         tor=tor.status(config) if config.tor_enabled else None,
+        kexec=kexec.read(config.kexec_state_dir),
     )
 
 

@@ -6,7 +6,7 @@ import json
 from dataclasses import asdict
 from typing import Any
 
-from installer_env import network, qr, tor
+from installer_env import kexec, network, qr, tor
 from installer_env.session import Snapshot
 from installer_env.textsafe import literal
 
@@ -34,6 +34,21 @@ def to_dict(snap: Snapshot, qr_max_addrs: int = qr.DEFAULT_MAX_ADDRS) -> dict[st
         "wifi": _wifi_dict(snap),
         "tor": _tor_dict(snap),
         "qr": _qr_dict(qr.for_snapshot(snap, qr_max_addrs)),
+        "kexec": _kexec_dict(snap.kexec),
+    }
+
+
+def _kexec_dict(boot: kexec.KexecBoot | None) -> dict[str, Any] | None:
+    if boot is None:
+        return None
+    return {
+        "restored": [asdict(f) for f in boot.files],
+        "network": None
+        if boot.network is None
+        else {
+            "restored": [asdict(r) for r in boot.network.restored],
+            "skipped": [asdict(s) for s in boot.network.skipped],
+        },
     }
 
 
@@ -228,6 +243,24 @@ def _tor_lines(snap: Snapshot) -> list[str]:
     return lines
 
 
+def _kexec_lines(snap: Snapshot) -> list[str]:
+    boot = snap.kexec
+    if boot is None:
+        return []
+    kept = [f"{len(boot.host_keys())} SSH host keys"] if boot.host_keys() else []
+    kept += [kexec.KINDS[kind] for kind in ("authorized-keys", "machine-id") if boot.has(kind)]
+    lines = ["booted by kexec; kept " + (", ".join(kept) if kept else "nothing") + " of the old system"]
+    if boot.network is None:
+        lines.append("! network not restored (see journalctl -u installer-env-restore-network)")
+    else:
+        for r in boot.network.restored:
+            how = [*r.static_addresses, *(["DHCP"] if r.dhcp else []), *(f"route {t}" for t in r.routes)]
+            lines.append(f"{literal(r.name)} ({r.mac}): {', '.join(how)}")
+            lines += [f"  {literal(r.note)}"] if r.note else []
+        lines += [f"not restored: {literal(s.what)}: {literal(s.reason)}" for s in boot.network.skipped]
+    return _labelled("Kexec", lines)
+
+
 def _login_lines(snap: Snapshot, user: str) -> list[str]:
     port = f"-p {snap.ssh.port} " if snap.ssh.port_known and snap.ssh.port != 22 else ""
     hosts = list(snap.network.offered) if snap.network is not None else []
@@ -250,6 +283,7 @@ def to_text(snap: Snapshot) -> str:
     lines += _network_lines(snap)
     lines += _wifi_lines(snap)
     lines += _tor_lines(snap)
+    lines += _kexec_lines(snap)
     lines += ["", *_login_lines(snap, user)]
     if (address := _onion(snap)) and snap.tor is not None and snap.tor.service_added:
         # On its own line: at 78 characters it just fits an 80-column serial console.
