@@ -109,7 +109,8 @@ def restore_network(saved: Path, units_dir: Path) -> int:
         print(f"{literal(r.name)} ({r.mac}): {', '.join(how)}" + (f"; {literal(r.note)}" if r.note else ""))
     for skipped in result.skipped:
         print(f"not restored: {literal(skipped.what)}: {literal(skipped.reason)}")
-    print(f"{len(result.units)} units in {units_dir}")
+    count = len(result.units)
+    print(f"{count} unit{'' if count == 1 else 's'} in {units_dir}")
     return 0
 
 

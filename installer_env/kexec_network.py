@@ -108,13 +108,18 @@ def _kind(link: Mapping[str, Any]) -> str | None:
     return kind if isinstance(kind, str) else None
 
 
-def _port_macs(link: Mapping[str, Any]) -> set[str]:
-    """Every MAC a port is known by: a bond rewrites its ports' MACs, so the permanent one counts."""
-    macs = {link.get("address"), link.get("permaddr")}
+def _port_mac(link: Mapping[str, Any]) -> str | None:
+    """The MAC a port has after a reboot: a bond gives its ports its own, so the permanent one counts."""
     info = link.get("linkinfo")
-    if isinstance(info, dict) and isinstance(info.get("info_slave_data"), dict):
-        macs.add(info["info_slave_data"].get("perm_hwaddr"))
-    return {m.lower() for m in macs if isinstance(m, str)}
+    slave = info.get("info_slave_data") if isinstance(info, dict) else None
+    for mac in (
+        link.get("permaddr"),
+        slave.get("perm_hwaddr") if isinstance(slave, dict) else None,
+        link.get("address"),
+    ):
+        if isinstance(mac, str):
+            return mac.lower()
+    return None
 
 
 def _address_section(info: Mapping[str, Any], family: int) -> tuple[list[str], str]:
@@ -234,7 +239,7 @@ def _interfaces(addrs: list[dict[str, Any]]) -> tuple[dict[str, _Iface], list[Sk
         iface = _Iface(name, mac, mtu if isinstance(mtu, int) and not isinstance(mtu, bool) else None)
         is_master = _kind(link) in ("bond", "bridge", "team") or "MASTER" in flags or name in ports_of
         if is_master:
-            carrier = [p for p in ports_of.get(name, []) if mac in _port_macs(by_name[p])]
+            carrier = [p for p in ports_of.get(name, []) if _port_mac(by_name[p]) == mac]
             kind = _kind(link) or ("bond" if "MASTER" in flags else "bridge")
             if not carrier:
                 skipped.append(Skipped(name, f"{kind} not recreated, and none of its ports has its MAC"))

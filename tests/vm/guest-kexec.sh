@@ -175,6 +175,15 @@ if [ "$SCENARIO" = lockdown ]; then
   echo $? >/run/rc
   check lockdown "exit 2, says locked down ($(head -c 300 /run/out))" refused 2 "locked down"
   check lockdown_nothing_changed "initrd and kexec state unchanged" nothing_changed
+  # Without securityfs run cannot see the lockdown: then the kernel refuses `kexec -l`, and run
+  # passes on the kernel's reason from dmesg.
+  umount /sys/kernel/security
+  dash /root/kexec/run >/run/out 2>&1
+  echo $? >/run/rc
+  cp /run/out $OUT/kexec-l-failure.txt
+  check kexec_load_failure "exit 2 with the kernel's reason ($(head -c 600 /run/out))" \
+    sh -c 'grep -qx 2 /run/rc && grep -q "kexec -l failed" /run/out && grep -qi "lockdown" /run/out'
+  check kexec_load_failure_nothing_changed "initrd and kexec state unchanged" nothing_changed
   verdict
 fi
 

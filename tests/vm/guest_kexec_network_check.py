@@ -56,7 +56,9 @@ def main() -> int:
     now = current(["addr"])
     problems = []
     if addresses(now, static_if) != (addresses(before, static_if)[0], set()):
-        problems.append(f"{static_if} addresses: {addresses(now, static_if)} != {addresses(before, static_if)}")
+        problems.append(
+            f"{static_if} addresses: {addresses(now, static_if)} != {addresses(before, static_if)}"
+        )
     for family, file in (("-4", "routes-v4.json"), ("-6", "routes-v6.json")):
         was = routes(json.loads((saved / file).read_text()), static_if)
         got = routes(current([family, "route"]), static_if)
