@@ -247,7 +247,8 @@ def _kexec_lines(snap: Snapshot) -> list[str]:
     boot = snap.kexec
     if boot is None:
         return []
-    kept = [f"{len(boot.host_keys())} SSH host keys"] if boot.host_keys() else []
+    keys = len(boot.host_keys())
+    kept = [f"{keys} SSH host key{'' if keys == 1 else 's'}"] if keys else []
     kept += [kexec.KINDS[kind] for kind in ("authorized-keys", "machine-id") if boot.has(kind)]
     lines = ["booted by kexec; kept " + (", ".join(kept) if kept else "nothing") + " of the old system"]
     if boot.network is None:
