@@ -111,14 +111,14 @@ if [ "$SCENARIO" = networkd ]; then
     ip -6 route flush dev "$i" 2>/dev/null
   done
   sysctl -qw "net.ipv6.conf.$A.accept_ra=1"
+  compare() { "$PYTHON" "$REPO/tests/vm/guest_kexec_network_check.py" "$SAVED" "$A" "$B" >$OUT/compare.txt 2>&1; }
+  not() { ! "$@"; }
+  check flushed "before networkd runs, the comparison sees the network gone" not compare
   # No udevd here: a read-only /sys tells networkd not to wait for it (as in a container).
   mount -o remount,ro /sys
   mkdir -p /run/systemd
   say "starting systemd-networkd"
   SYSTEMD_LOG_LEVEL=info /lib/systemd/systemd-networkd >$OUT/networkd.log 2>&1 &
-  compare() { "$PYTHON" "$REPO/tests/vm/guest_kexec_network_check.py" "$SAVED" "$A" "$B" >$OUT/compare.txt 2>&1; }
-  not() { ! "$@"; }
-  check flushed "before networkd runs, the comparison sees the network gone" not compare
   until=$(($(date +%s) + 90))
   until compare; do
     [ "$(date +%s)" -ge "$until" ] && break
