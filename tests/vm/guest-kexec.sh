@@ -16,7 +16,8 @@ finish() {
 }
 failed=0
 check() { # check NAME DETAIL COMMAND...: one result line
-  local name=$1 detail=$2
+  local name=$1 detail
+  detail=$(printf %s "$2" | tr '\n' ' ')
   shift 2
   if "$@" >/dev/null 2>&1; then
     echo "PASS $name: $detail" >>$OUT/result.txt
