@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import textwrap
 from dataclasses import asdict
 from typing import Any
 
@@ -255,10 +256,13 @@ def _kexec_lines(snap: Snapshot) -> list[str]:
         lines.append("! network not restored (see journalctl -u installer-env-restore-network)")
     else:
         for r in boot.network.restored:
-            how = [*r.static_addresses, *(["DHCP"] if r.dhcp else []), *(f"route {t}" for t in r.routes)]
-            lines.append(f"{literal(r.name)} ({r.mac}): {', '.join(how)}")
+            how = [*r.static_addresses, *(["DHCP"] if r.dhcp else [])]
+            # Wrapped to fit an 80-column serial console beside the label.
+            text = f"{literal(r.name)} ({r.mac}): {', '.join(how) or 'routes only'}"
+            lines += textwrap.wrap(text, 66, subsequent_indent="  ", break_on_hyphens=False)
+            lines += [f"  route {literal(t)}" for t in r.routes]
             lines += [f"  {literal(r.note)}"] if r.note else []
-        lines += [f"not restored: {literal(s.what)}: {literal(s.reason)}" for s in boot.network.skipped]
+        lines += [f"not restored: {literal(s.what)} ({literal(s.reason)})" for s in boot.network.skipped]
     return _labelled("Kexec", lines)
 
 

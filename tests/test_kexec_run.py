@@ -165,10 +165,14 @@ def test_status_says_booted_by_kexec_and_what_came_along(
     assert text.returncode == 0, text.stderr
     assert (
         "Kexec        booted by kexec; kept 1 SSH host key, authorized keys, machine-id of the old system\n"
-        "             eth0 (52:54:00:12:34:56): 192.0.2.10/24, 198.51.100.7/32, 192.0.2.11/24, "
+        "             eth0 (52:54:00:12:34:56): 192.0.2.10/24, 198.51.100.7/32,\n"
+        "               192.0.2.11/24, 2001:db8:2::10/64, 2001:db8:1::10/64\n"
+        "               route default via 192.0.2.1\n"
     ) in text.stdout
+    assert max(len(line) for line in text.stdout.splitlines() if "52:54:00:" in line) <= 80
     assert "             eth1 (52:54:00:ab:cd:ef): DHCP" in text.stdout
-    assert "             not restored: vlan7: VLAN on eth0: not recreated" in text.stdout
+    assert "               route 203.0.113.0/24 via 172.31.1.1 onlink\n" in text.stdout
+    assert "             not restored: vlan7 (VLAN on eth0: not recreated)" in text.stdout
 
     data = json.loads(run_cli(env, "status", "--json").stdout)["kexec"]
     assert data["restored"][0] == {"kind": "host-key", "path": "/etc/ssh/ssh_host_ed25519_key"}
@@ -199,3 +203,56 @@ def test_restore_network_with_broken_state_says_why(tmp_path: Path, isolated_env
         "installer-env: the saved network state is not what `ip --json` writes: "
         "addr_info of eth0 is not a list of objects\n"
     )
+
+
+def _cpio_writer() -> str:
+    """run's own cpio functions (from `ino=1` to the end of write_cpio), to call on their own."""
+    lines = RUN.read_text().splitlines()
+    start = lines.index("ino=1")
+    end = next(i for i in range(lines.index("write_cpio() {"), len(lines)) if lines[i] == "}")
+    return "\n".join(lines[start : end + 1])
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=["dash", "busybox"])
+def test_the_hand_written_cpio_is_what_cpio_reads(tmp_path: Path, shell: list[str]) -> None:
+    work = tmp_path / "work"
+    state = work / "kexec-state"
+    (state / "ssh").mkdir(parents=True)
+    (state / "network").mkdir()
+    files = {
+        "ssh/ssh_host_ed25519_key": b"-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n",
+        "ssh/authorized_keys": b"ssh-ed25519 AAAA a\nssh-rsa BBBB b",  # no final newline, odd length
+        "network/addrs.json": bytes(range(256)) * 3,  # every byte value survives
+        "network/routes-v4.json": b"",
+        "machine-id": b"0123456789abcdef0123456789abcdef\n",
+    }
+    for name, data in files.items():
+        (state / name).write_bytes(data)
+    archive = tmp_path / "state.cpio"
+    script = f'{_cpio_writer()}\nwork="$1"\n(write_cpio) >"$2"\n'
+    subprocess.run([*shell, "-c", script, "sh", str(work), str(archive)], check=True, timeout=60)
+    assert archive.stat().st_size % 4 == 0
+    out = tmp_path / "out"
+    out.mkdir()
+    listing = subprocess.run(
+        ["cpio", "-idv", "--no-absolute-filenames", "--quiet"],
+        cwd=out,
+        stdin=archive.open("rb"),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert listing.stderr.split() == [
+        "kexec-state",
+        "kexec-state/ssh",
+        "kexec-state/ssh/authorized_keys",
+        "kexec-state/ssh/ssh_host_ed25519_key",
+        "kexec-state/network",
+        "kexec-state/network/addrs.json",
+        "kexec-state/network/routes-v4.json",
+        "kexec-state/machine-id",
+    ]
+    for name, data in files.items():
+        assert (out / "kexec-state" / name).read_bytes() == data, name
+        assert _mode(out / "kexec-state" / name) == 0o600
+    assert _mode(out / "kexec-state" / "ssh") == 0o700
