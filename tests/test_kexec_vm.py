@@ -35,6 +35,11 @@ EXPECTED = {
         "network_routes-v4.json",
         "network_routes-v6.json",
         "manifest",
+        "restore_network",
+        "units",
+        "status_says_kexec",
+        "status_network",
+        "status_host_key",
     },
     "refusals": {
         "too_little_ram_dash",

@@ -141,6 +141,8 @@ if [ "$SCENARIO" != networkd ]; then
   modules_into "$ROOTFS" virtio_pci 9pnet_virtio 9p
   cp "$REPO/nixos-module/kexec/restore" "$ROOTFS/restore"
   cp "$REPO/tests/vm/kexec-second-init" "$ROOTFS/init"
+  printf 'PYTHON=%s\n' "$PYTHON" >"$ROOTFS/params"
+  mkdir -p "$ROOTFS/host"
   chmod +x "$ROOTFS/init" "$ROOTFS/restore"
   pack "$ROOTFS" "$TARBALL/initrd"
   rm -rf "$ROOTFS"
