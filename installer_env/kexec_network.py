@@ -171,6 +171,8 @@ def _route_section(route: Mapping[str, Any], family: int) -> tuple[list[str], st
         gateway = via.get("host")  # an IPv4 route via an IPv6 gateway (RFC 5549)
     if gateway is not None:
         try:
+            if not isinstance(gateway, str):
+                raise ValueError
             gw = ipaddress.ip_address(gateway)
         except ValueError:
             raise _bad(f"gateway {gateway!r}") from None

@@ -94,6 +94,7 @@ V4 = {"family": "inet", "local": "192.0.2.1", "prefixlen": 24, "scope": "global"
         ),
         ([], [{"dst": "default", "gateway": "192.0.2.1\nDNS=1.1.1.1", "dev": "eth0"}], "gateway"),
         ([], [{"dst": "10.0.0.0/8 x", "dev": "eth0"}], "destination"),
+        ([], [{"dst": "default", "gateway": 3232235777, "dev": "eth0"}], "gateway"),
         ([], [{"gateway": "192.0.2.1", "dev": "eth0"}], "no destination"),
     ],
 )
