@@ -233,19 +233,17 @@ EOF
 wait_for 30 "sshd on 127.0.0.1:22" sh -c 'ss -Hltn "sport = :22" | grep -q LISTEN'
 dump_network $OUT/expected/network
 say "ssh root@127.0.0.1 dash /root/kexec/run"
-started=$(cut -d' ' -f1 /proc/uptime)
+echo "$ORIGINAL_INITRD" >$OUT/initrd.sha256
+# The kexec comes 6 s after the line whatever this guest is doing: what the first kernel must show
+# after run is read inside the session, right after run returns, and judged by the second kernel.
 timeout 120 ssh -n -i $T/client -o BatchMode=yes -o StrictHostKeyChecking=accept-new \
   -o UserKnownHostsFile=$T/known_hosts root@127.0.0.1 \
-  'SUDO_USER=kexectest exec dash /root/kexec/run' >$OUT/ssh.out 2>$OUT/ssh.err
+  'SUDO_USER=kexectest dash /root/kexec/run; rc=$?
+   echo "loaded=$(cat /sys/kernel/kexec_loaded) initrd=$(sha256sum </root/kexec/initrd)"; exit $rc' \
+  >$OUT/ssh.out 2>$OUT/ssh.err
 echo $? >$OUT/ssh.rc
-ended=$(cut -d' ' -f1 /proc/uptime)
-echo "$started $ended" >$OUT/ssh.times
-say "ssh returned $(cat $OUT/ssh.rc) after $(awk -v a="$started" -v b="$ended" 'BEGIN {print b - a}') s: $(cat $OUT/ssh.out)"
-check ssh_returned "the session ended cleanly (exit 0) with the line; stderr: $(head -c 300 $OUT/ssh.err)" \
-  sh -c "grep -qx 0 $OUT/ssh.rc && grep -qx 'machine will boot into nixos in 6s...' $OUT/ssh.out"
-check loaded "the installer's kernel is loaded" grep -qx 1 /sys/kernel/kexec_loaded
-check initrd_restored "the tarball's initrd has its own length again, without the keys" \
-  sh -c "[ \"\$(sha256sum </root/kexec/initrd)\" = '$ORIGINAL_INITRD' ]"
+sync
+say "ssh returned $(cat $OUT/ssh.rc): $(cat $OUT/ssh.out)"
 sync
 # The second kernel takes over from here (kexec-second-init); if it does not come, say so.
 sleep 40
