@@ -17,7 +17,7 @@ finish() {
 failed=0
 check() { # check NAME DETAIL COMMAND...: one result line
   local name=$1 detail
-  detail=$(printf %s "$2" | tr '\n' ' ')
+  detail=$(printf %s "$2" | tr '\r\n' '  ')
   shift 2
   if "$@" >/dev/null 2>&1; then
     echo "PASS $name: $detail" >>$OUT/result.txt
