@@ -23,6 +23,13 @@ from installer_env.textsafe import literal
 log = logging.getLogger(__name__)
 
 
+def _directory(text: str) -> Path:
+    # Path("") is ".": an empty value would make the current directory the state dir (and chmod it).
+    if not text:
+        raise argparse.ArgumentTypeError("an empty path is not a directory")
+    return Path(text)
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="installer-env",
@@ -35,7 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     for parser, default in ((p, None), (common, argparse.SUPPRESS)):
         parser.add_argument(
             "--state-dir",
-            type=Path,
+            type=_directory,
             default=default,
             help="where the shared state lives (default /run/installer-env)",
         )
@@ -51,8 +58,14 @@ def _parser() -> argparse.ArgumentParser:
         return sub.add_parser(name, help=help, description=help, parents=[common])
 
     screens = [
-        add("run", "rotate the password as on a console login, then show the screen (the default)"),
-        add("login", "what the console login runs: acts only on the configured consoles, never over ssh"),
+        add(
+            "run",
+            "show this boot's password (the first console login makes it), then the screen (the default)",
+        ),
+        add(
+            "login",
+            "what a console login runs: acts only in the shell login(1) started on a configured console",
+        ),
         add("demo", "show the screen with a private state; never touches this machine's password"),
         add("screen", "show the screen again, keeping the current password"),
     ]
@@ -239,15 +252,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if command == "rotate-password":
             state = rotation.rotate(config, store, require_apply=True)
             note = "" if state.applied else f"; {state.note}"
-            print(f"new password for {state.user} (generation {state.generation}){note}")
+            print(f"new password for {literal(state.user)} (generation {state.generation}){literal(note)}")
             return 0
         if command == "restore-network":
             return restore_network(args.saved or config.kexec_state_dir, args.units_dir)
         if command == "start-sshd":
             sshd.start(config)
             return 0
-        if command == "login" and not on_configured_console(config):
-            return 0
+        if command == "login" and not (on_configured_console(config) and console.started_by_login()):
+            return 0  # su -, sudo -i, bash -l and other consoles: no screen, no new password
         return run(config, store, plain=getattr(args, "plain", False), rotate=command != "screen")
     except InstallerEnvError as e:
         print(f"installer-env: {e}", file=sys.stderr)

@@ -16,6 +16,7 @@ import os
 import sys
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from installer_env import plain, status
 from installer_env.config import Config
@@ -56,13 +57,45 @@ def nested() -> bool:
     return bool(os.environ.get(NESTED_ENV))
 
 
+# The program that starts a console login's shell (agetty -> login(1) -> shell): shadow's and
+# util-linux's login both fork and wait for the shell. `su -`, `sudo -i` and `bash -l` are login
+# shells as well, but their parent is su, sudo or another shell.
+LOGIN_PROGRAM = "login"
+
+
+def _parent_of(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    # pid (comm) state ppid ...: comm may hold spaces and parentheses, so split after the last ")".
+    fields = stat.rpartition(")")[2].split()
+    return int(fields[1]) if len(fields) > 1 and fields[1].isdigit() else None
+
+
+def started_by_login(shell: int | None = None) -> bool:
+    """True when `shell` (default: our parent, the login shell running the hook) is the shell
+    login(1) started, i.e. a person's (or the autologin's) login on a console."""
+    parent = _parent_of(os.getppid() if shell is None else shell)
+    if parent is None:
+        return False
+    try:
+        comm = Path(f"/proc/{parent}/comm").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return comm.strip() == LOGIN_PROGRAM
+
+
 def show(
     config: Config, store: StateStore, *, force_plain: bool = False, rotation_problem: str | None = None
 ) -> int:
-    def first_snapshot() -> Snapshot:
-        return dataclasses.replace(collect(config, store), rotation_problem=rotation_problem)
-
     view = choose(os.environ, tty_name(), force_plain, keyboard=sys.stdin.isatty())
+
+    def first_snapshot() -> Snapshot:
+        # The live views follow Wi-Fi from their start: their first frame does not wait for D-Bus.
+        snap = collect(config, store, wifi_now=view is View.ONCE)
+        return dataclasses.replace(snap, rotation_problem=rotation_problem)
+
     if view is View.ONCE:
         sys.stdout.write(status.to_text(first_snapshot()))
         return 0
