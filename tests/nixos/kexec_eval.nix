@@ -50,6 +50,8 @@ let
         };
         system.boot.loader.kernelFile = "bzImage";
         boot.kernelParams = [ "init_on_free=1" ];
+        # What netboot-minimal.nix (through installation-device.nix) sets in the real image.
+        system.nixos.variant_id = "installer";
       }
       extra
     ];
