@@ -9,6 +9,8 @@ source $OUT/params # REPO PYTHON SCENARIO KVER MODULES
 
 say() { echo "[guest $(cut -d' ' -f1 /proc/uptime)] $*"; }
 finish() {
+  # The file is what the host reads: on the console the kernel's power-off message can cut in.
+  echo "KEXEC-VM-RESULT: $1" >$OUT/verdict
   sync
   echo "KEXEC-VM-RESULT: $1"
   echo o >/proc/sysrq-trigger

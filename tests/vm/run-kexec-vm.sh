@@ -172,8 +172,14 @@ QEMU_PID=$!
 
 deadline=$(( $(date +%s) + TIMEOUT ))
 verdict=
+# The guest writes its verdict to a file before it powers off (the console line can be cut by the
+# kernel's own messages); the console is the fallback for failures before the share is mounted.
+read_verdict() {
+  if [ -s "$OUT/verdict" ]; then head -n 1 "$OUT/verdict"; return; fi
+  grep -a -m1 -o 'KEXEC-VM-RESULT: [A-Z].*' "$CONSOLE" | tr -d '\r' || true
+}
 while kill -0 "$QEMU_PID" 2>/dev/null; do
-  verdict=$(grep -a -m1 -o 'KEXEC-VM-RESULT: .*' "$CONSOLE" | tr -d '\r' || true)
+  verdict=$(read_verdict)
   [ -n "$verdict" ] && break
   if [ "$(date +%s)" -ge "$deadline" ]; then say "guest did not finish within ${TIMEOUT}s"; break; fi
   sleep 0.5
@@ -181,7 +187,7 @@ done
 for _ in $(seq 20); do kill -0 "$QEMU_PID" 2>/dev/null || break; sleep 0.25; done
 cleanup
 QEMU_PID=
-[ -n "$verdict" ] || verdict=$(grep -a -m1 -o 'KEXEC-VM-RESULT: .*' "$CONSOLE" | tr -d '\r' || true)
+verdict=$(read_verdict)
 
 grep -a -E '^\[guest|^\[second|^KEXEC-VM|^kexec' "$CONSOLE" | tr -d '\r' | sed 's/^/  | /'
 ln -sfn "$OUT" "$WORK/last-$SCENARIO"
