@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+import status_schema
 from cli_runner import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,6 +53,7 @@ def test_posix_sh_by_shellcheck(script: Path) -> None:
     assert result.returncode == 0, result.stdout
 
 
+@pytest.mark.root  # setpriv to nobody
 @pytest.mark.parametrize("shell", SHELLS, ids=["dash", "busybox"])
 def test_not_root_is_refused(shell: list[str]) -> None:
     # pytest's temp dirs are root's alone: the unprivileged user needs one it can read.
@@ -174,7 +176,9 @@ def test_status_says_booted_by_kexec_and_what_came_along(
     assert "               route 203.0.113.0/24 via 172.31.1.1 onlink\n" in text.stdout
     assert "             not restored: vlan7 (VLAN on eth0: not recreated)" in text.stdout
 
-    data = json.loads(run_cli(env, "status", "--json").stdout)["kexec"]
+    document = json.loads(run_cli(env, "status", "--json").stdout)
+    status_schema.validate(document)
+    data = document["kexec"]
     assert data["restored"][0] == {"kind": "host-key", "path": "/etc/ssh/ssh_host_ed25519_key"}
     assert [r["name"] for r in data["network"]["restored"]] == ["eth0", "eth1"]
     assert data["network"]["skipped"] == [{"what": "vlan7", "reason": "VLAN on eth0: not recreated"}]
