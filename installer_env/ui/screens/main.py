@@ -6,7 +6,7 @@ from textual import events
 from textual.app import ComposeResult
 from textual.containers import Container, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from installer_env import qr
 from installer_env.config import Config
@@ -14,6 +14,7 @@ from installer_env.session import Snapshot
 from installer_env.textsafe import literal
 from installer_env.ui import layout, view
 from installer_env.ui.widgets.addresses import AddressList
+from installer_env.ui.widgets.footer import KeyFooter
 from installer_env.ui.widgets.password import PasswordBox
 from installer_env.ui.widgets.qr import QrView
 from installer_env.ui.widgets.ssh import SshState
@@ -45,7 +46,7 @@ class MainScreen(Screen[None]):
                     yield WifiLine(id="wifi")
                 yield Static(QR_HINT, id="qr-hint", markup=False)
                 yield Static(id="message", markup=False)
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.watch(self.app, "snapshot", self.show, init=True)
