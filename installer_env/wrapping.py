@@ -59,21 +59,18 @@ def wrap_row(row: Sequence[Part], width: int) -> list[list[Part]]:
     """One row of parts as lines of at most `width` characters, broken only at spaces."""
     width = max(width, 2)
     lines: list[list[_Cell]] = [[]]
-    for spaces, word in _words(_cells(row)):
-        line = lines[-1]
-        if line and len(line) + len(spaces) + len(word) > width:
+    for gap, whole in _words(_cells(row)):
+        spaces, word = gap, whole
+        if lines[-1] and len(lines[-1]) + len(spaces) + len(word) > width:
             lines.append([])
             spaces = []  # the break takes the spaces' place
         line = lines[-1]
         line += spaces
         while len(line) + len(word) > width:
             room = width - len(line) - 1
-            if room < 1:  # not even one character and the mark fit after the spaces
-                lines.append([])
-                line = lines[-1]
-                continue
-            line += [*word[:room], (CONTINUED, word[room - 1][1])]
-            word = word[room:]
+            if room >= 1:  # else not even one character and the mark fit after the spaces
+                line += [*word[:room], (CONTINUED, word[room - 1][1])]
+                word = word[room:]
             lines.append([])
             line = lines[-1]
         line += word

@@ -5,6 +5,7 @@ is more, and a clean console after leaving."""
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pytest
 import screen_data
@@ -13,10 +14,14 @@ from textual.screen import Screen
 from vt_palette import WCAG_AA, contrast
 
 from installer_env import console
+from installer_env.ui import view
 from installer_env.ui.screens.help import BACK, HELP, MORE_ABOVE, MORE_BELOW, position_hint
-from installer_env.wrapping import CONTINUED, wrap, wrap_row
+from installer_env.ui.screens.wifi import WifiScreen
+from installer_env.wifi import IwdClient
+from installer_env.wrapping import CONTINUED, Part, wrap, wrap_row
 
 SIZES = [(128, 48), (80, 25), (80, 24), (100, 37), (160, 50), (100, 30)]
+WIFI_HINT = "This screen follows the change by itself."
 TOKENS = [
     f"root@{screen_data.ONION}",
     screen_data.ED25519.fingerprint,
@@ -26,7 +31,7 @@ TOKENS = [
 ]
 
 
-def text_of(line: list[str | tuple[str, str]]) -> str:
+def text_of(line: list[Part]) -> str:
     return "".join(p if isinstance(p, str) else p[0] for p in line)
 
 
@@ -42,7 +47,7 @@ def test_wrap_breaks_only_at_spaces_and_keeps_styles() -> None:
 
 
 def test_wrap_keeps_runs_of_spaces_inside_a_line_and_empty_rows() -> None:
-    rows = [["ED25519 ", ("SHA256:abc", "dim")], [], ["a  b"]]
+    rows: list[list[Part]] = [["ED25519 ", ("SHA256:abc", "dim")], [], ["a  b"]]
     assert [text_of(line) for line in wrap(rows, 40)] == ["ED25519 SHA256:abc", "", "a  b"]
 
 
@@ -56,11 +61,13 @@ def test_a_word_wider_than_the_line_is_cut_with_a_visible_mark(width: int) -> No
     assert "".join(p.removesuffix(CONTINUED) for p in pieces) == word
 
 
-def split_tokens(text: str) -> list[str]:
+def split_tokens(text: str, tokens: list[str] = TOKENS) -> list[str]:
     """Tokens whose start is on a line that holds neither all of them nor the continuation mark."""
     lines = [line.rstrip() for line in text.splitlines()]
     return [
-        t for t in TOKENS if any(t[:12] in line and t not in line and not line.endswith(CONTINUED) for line in lines)
+        t
+        for t in tokens
+        if any(t[:12] in line and t not in line and not line.endswith(CONTINUED) for line in lines)
     ]
 
 
@@ -73,13 +80,30 @@ async def test_addresses_onion_and_fingerprints_are_never_split(size: tuple[int,
         assert not split_tokens(text), text
 
 
+# What QEMU's user network gives a guest: its code needs version 8 (49 modules), as on a real LAN.
+QEMU_NET = screen_data.network(screen_data.interface("eth0", "10.0.2.15", "2001:db8:1:0:5054:ff:fe12:3456"))
+
+
+@pytest.mark.parametrize("size", [(128, 48), (100, 37), (80, 25)], ids=lambda s: f"{s[0]}x{s[1]}")
+async def test_never_split_with_a_dual_stack_network(size: tuple[int, int]) -> None:
+    app = screen_data.app(screen_data.snapshot(network=QEMU_NET))
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        text = screen_text(app)
+        assert not split_tokens(
+            text, [*TOKENS[:3], "root@10.0.2.15", "root@[2001:db8:1:0:5054:ff:fe12:3456]"]
+        ), text
+
+
 async def test_onion_login_is_whole_beside_the_code_at_128x48() -> None:
     """The framebuffer console of a 1024x768 machine: the onion login fits its column unbroken."""
-    app = screen_data.app()
+    app = screen_data.app(screen_data.snapshot(network=QEMU_NET))
     async with app.run_test(size=(128, 48)) as pilot:
         await pilot.pause()
         text = screen_text(app)
         assert app.screen.has_class("-wide")
+        assert view.qr_code(app.snapshot) is not None
+        assert view.qr_code(app.snapshot).modules == 49  # type: ignore[union-attr]
         assert f"root@{screen_data.ONION}" in text, text
         assert CONTINUED not in text
 
@@ -131,6 +155,25 @@ async def test_footer_is_one_blue_bar(size: tuple[int, int]) -> None:
             (seg.style.bgcolor.number if seg.style and seg.style.bgcolor else None) for seg in last
         }
         assert backgrounds == {4}, f"footer backgrounds {backgrounds} (4 is ANSI blue)"
+
+
+async def test_wifi_hint_is_readable_on_the_vt(tmp_path: Path) -> None:
+    """The hint under a Wi-Fi problem: >= 4.5:1 against its background in the VT's own colours."""
+    app = screen_data.app(cfg=screen_data.config(wifi_enabled=True))
+    client = IwdClient(f"unix:path={tmp_path}/no-such-socket")
+    async with app.run_test(size=(80, 25)) as pilot:
+        await app.push_screen(WifiScreen(client))
+        await wait_for(pilot, lambda: WIFI_HINT in screen_text(app))
+        ratios = set()
+        for strip in strips(app):
+            for seg in strip:
+                text = seg.text.strip()
+                if text and (text in WIFI_HINT or WIFI_HINT in text) and seg.style is not None:
+                    fg = seg.style.color.number if seg.style.color else 7
+                    bg = seg.style.bgcolor.number if seg.style.bgcolor else 0
+                    ratios.add(round(contrast(fg or 0, bg or 0), 1))
+        assert ratios, "the hint's colours were not found"
+        assert min(ratios) >= WCAG_AA, ratios
 
 
 def test_vt_contrast_of_dark_grey_is_too_low_and_light_grey_enough() -> None:

@@ -66,14 +66,20 @@ class Agent:
     def op_status(self, _: dict[str, Any]) -> dict[str, Any]:
         run = subprocess.run(
             [self.python, "-m", "installer_env", "status", "--json"],
-            capture_output=True, check=True, env=self.env, timeout=120,
+            capture_output=True,
+            check=True,
+            env=self.env,
+            timeout=120,
         )
         return {"status": json.loads(run.stdout)}
 
     def op_rotate(self, _: dict[str, Any]) -> dict[str, Any]:
         subprocess.run(
             [self.python, "-m", "installer_env", "rotate-password"],
-            check=True, env=self.env, timeout=120, stdout=subprocess.DEVNULL,
+            check=True,
+            env=self.env,
+            timeout=120,
+            stdout=subprocess.DEVNULL,
         )
         return {}
 
@@ -91,7 +97,11 @@ class Agent:
             # A session of its own with tty1 as its controlling terminal, as a console login has.
             self.screen = subprocess.Popen(
                 [self.python, str(self.repo / "tests/vm/vt_screen.py"), str(log), "screen"],
-                stdin=tty, stdout=tty, stderr=tty, env=self.env, cwd="/root",
+                stdin=tty,
+                stdout=tty,
+                stderr=tty,
+                env=self.env,
+                cwd="/root",
                 start_new_session=True,
                 preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 1),  # noqa: PLW1509
             )

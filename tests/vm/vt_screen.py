@@ -21,7 +21,7 @@ def record(log_path: Path) -> None:
         log.write(struct.pack("<I", len(chunk)) + chunk)
         write(self, data)
 
-    QuietLinuxDriver.write = recording_write  # type: ignore[method-assign]
+    QuietLinuxDriver.write = recording_write  # type: ignore[method-assign, assignment]
 
 
 if __name__ == "__main__":
