@@ -411,7 +411,8 @@ async def test_adapter_plugged_in_and_out_while_the_screen_is_open(
         await open_wifi(pilot)
         dongle = iwd.add_adapter("wlx001122")
         await wait_for(pilot, lambda: "(+1more,a:next)" in flat(screen_text(app)))
-        assert "a Next adapter" in screen_text(app).splitlines()[-1]
+        # The footer follows the new key a refresh later.
+        await wait_for(pilot, lambda: "a Next adapter" in screen_text(app).splitlines()[-1])
         await pilot.press("a")
         await wait_for(pilot, lambda: "Device wlx001122" in screen_text(app))
         await pilot.press("r")
