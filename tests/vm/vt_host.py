@@ -30,12 +30,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from vt_console import Dump, differences, intended, missing_glyphs, modules, quiet_zone, replay
-
 from installer_env.console import RETURN_HINT
 from installer_env.wrapping import CONTINUED
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/: the VT model and palette
+from vt_console import Dump, differences, intended, missing_glyphs, modules, quiet_zone, replay
 from vt_palette import WCAG_AA, contrast
 
 T0 = time.monotonic()
