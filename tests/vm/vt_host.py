@@ -339,7 +339,10 @@ class Run:
             meant, dump = self.settled(log, size, "help", lambda lines: any("Keys" in line for line in lines))
             glyphs(meant, dump)
             assert any("Esc: back" in line for line in dump.chars), "help: Esc: back is not on the screen"
-            return {"screen": meant}
+            more = any("More below" in line for line in dump.chars)
+            # The help is taller than 25 rows: the VT must say there is more below.
+            assert more or rows > 40, f"help at {columns}x{rows}: nothing says there is more below"
+            return {"screen": meant, "more_below_shown": more}
 
         self.check(f"{name}/help_shows_esc_back", help_screen)
         self.key("esc")
