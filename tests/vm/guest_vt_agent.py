@@ -139,7 +139,9 @@ class Agent:
         cmd, reply = self.out / "cmd", self.out / "reply"
         Path("/dev/vcsu1").read_bytes()  # the VT keeps the characters written from now on
         columns, rows = vt_size()
-        (self.out / "agent-ready").write_text(json.dumps({"columns": columns, "rows": rows}))
+        ready = self.out / ".agent-ready.tmp"  # renamed: the host never reads half a file
+        ready.write_text(json.dumps({"columns": columns, "rows": rows}))
+        ready.rename(self.out / "agent-ready")
         say(f"ready, tty1 is {columns}x{rows}")
         seq = 0
         while True:
