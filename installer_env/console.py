@@ -95,8 +95,8 @@ def show(
     view = choose(os.environ, tty_name(), force_plain, keyboard=sys.stdin.isatty())
 
     def first_snapshot() -> Snapshot:
-        # The live views follow Wi-Fi from their start: their first frame does not wait for D-Bus.
-        snap = collect(config, store, wifi_now=view is View.ONCE)
+        # The screen and plain mode run the sources themselves: Wi-Fi and tor come from them.
+        snap = collect(config, store, live=view is not View.ONCE)
         return dataclasses.replace(snap, rotation_problem=rotation_problem)
 
     if view is View.ONCE:

@@ -10,13 +10,12 @@ from pathlib import Path
 import pytest
 import screen_data
 from screen_tools import screen_text, strips, wait_for
+from test_ui_wifi import client_screen
 from textual.screen import Screen
 from vt_palette import WCAG_AA, contrast
 
-from installer_env import console
-from installer_env.ui import view
+from installer_env import console, qr
 from installer_env.ui.screens.help import BACK, HELP, MORE_ABOVE, MORE_BELOW, position_hint
-from installer_env.ui.screens.wifi import WifiScreen
 from installer_env.wifi import IwdClient
 from installer_env.wrapping import CONTINUED, Part, wrap, wrap_row
 
@@ -102,8 +101,9 @@ async def test_onion_login_is_whole_beside_the_code_at_128x48() -> None:
         await pilot.pause()
         text = screen_text(app)
         assert app.screen.has_class("-wide")
-        assert view.qr_code(app.snapshot) is not None
-        assert view.qr_code(app.snapshot).modules == 49  # type: ignore[union-attr]
+        full = app.presentation.fit_qr()  # every address, no limit on the space
+        assert isinstance(full, qr.Fitted)
+        assert full.code.modules == 49
         assert f"root@{screen_data.ONION}" in text, text
         assert CONTINUED not in text
 
@@ -160,9 +160,8 @@ async def test_footer_is_one_blue_bar(size: tuple[int, int]) -> None:
 async def test_wifi_hint_is_readable_on_the_vt(tmp_path: Path) -> None:
     """The hint under a Wi-Fi problem: >= 4.5:1 against its background in the VT's own colours."""
     app = screen_data.app(cfg=screen_data.config(wifi_enabled=True))
-    client = IwdClient(f"unix:path={tmp_path}/no-such-socket")
     async with app.run_test(size=(80, 25)) as pilot:
-        await app.push_screen(WifiScreen(client))
+        await client_screen(lambda: IwdClient(f"unix:path={tmp_path}/no-such-socket"))(pilot)
         await wait_for(pilot, lambda: WIFI_HINT in screen_text(app))
         ratios = set()
         for strip in strips(app):

@@ -10,9 +10,24 @@ from textual.geometry import Size
 from textual.widget import Widget
 from textual.widgets import Static
 
+from installer_env.presentation import Note, Tone
 from installer_env.wrapping import Part, wrap
 
-__all__ = ["LabelledBlock", "Part", "WrappedLines", "lines"]
+__all__ = ["LabelledBlock", "Part", "WrappedLines", "TONE_STYLES", "lines", "styled"]
+
+# The screen's colours for what the presentation's lines mean.
+TONE_STYLES = {
+    Tone.NORMAL: "",
+    Tone.MUTED: "$text-muted",
+    Tone.GOOD: "$success",
+    Tone.WARN: "$warning",
+    Tone.BAD: "bold $error",
+    Tone.ACCENT: "$accent",
+}
+
+
+def styled(note: Note) -> tuple[str, str]:
+    return note.text, TONE_STYLES[note.tone]
 
 
 def lines(rows: Sequence[Sequence[Part]]) -> Content:
