@@ -13,7 +13,7 @@ from textual.widgets import Static
 from installer_env.presentation import Note, Tone
 from installer_env.wrapping import Part, wrap
 
-__all__ = ["LabelledBlock", "Part", "WrappedLines", "TONE_STYLES", "lines", "styled"]
+__all__ = ["TONE_STYLES", "LabelledBlock", "Part", "WrappedLines", "lines", "styled"]
 
 # The screen's colours for what the presentation's lines mean.
 TONE_STYLES = {
