@@ -49,6 +49,7 @@ def test_screen_on_a_linux_vt_in_a_vm() -> None:
     expected = {f"{mode}/{check}" for mode in MODES for check in PER_MODE}
     # The 128x48 console has room for the code beside the text: it must be there and decode.
     expected |= {"framebuffer-128x48/main_qr_decodes", "framebuffer-128x48/main_qr_is_status_payload"}
+    assert "framebuffer-128x48/main_shows_qr_with_final_payload" not in report["facts"]
     assert expected <= set(checks), sorted(expected - set(checks))
     assert report["facts"]["framebuffer-128x48/main_shows_qr"]
     assert run.returncode == 0, log[-4000:]

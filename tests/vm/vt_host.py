@@ -178,6 +178,10 @@ class Run:
             raise AssertionError(f"zbarimg reads no QR code in {found.get('path')}") from None
         return str(found["text"]), Path(found["path"])
 
+    @staticmethod
+    def code_on(lines: list[str]) -> bool:
+        return sum(ch in HALF_BLOCKS for line in lines for ch in line) > 100
+
     def decode_until(self, view: str, payload: str, timeout: float) -> tuple[str, Path]:
         """Screenshots until one decodes to `payload`; the last one read when none does in time."""
         last: list[tuple[str, Path]] = []
@@ -298,7 +302,7 @@ class Run:
             timings.setdefault("launch_to_decodable_seconds", round(time.monotonic() - launched, 1))
             return {"screenshot": decoded[view][1].name}
 
-        code_on_main = sum(ch in HALF_BLOCKS for line in meant for ch in line) > 100
+        code_on_main = self.code_on(meant)
         self.facts[f"{name}/main_shows_qr"] = code_on_main
         if code_on_main:
             self.check(f"{name}/main_qr_decodes", lambda: read_code("main"))
@@ -335,6 +339,13 @@ class Run:
         }
         for view, first in decoded.items():
             text, path = first
+            if view == "main" and not self.code_on(
+                self.settled(log, size, "the main screen", main_screen)[0]
+            ):
+                # The code grew with tor's onion address and no longer fits beside the text: the
+                # main screen says to press q instead, where the full-screen code is checked.
+                self.facts[f"{name}/main_shows_qr_with_final_payload"] = False
+                continue
             if not same_payload(text, payload):
                 # The first code may predate tor's answer (slow under TCG): the screen follows the
                 # session, so look again until it shows what status says, or give up.
