@@ -24,6 +24,7 @@ from rich.color import Color, ColorType
 from screen_tools import flat, screen_text, strips, wait_for
 from terminal_capture import Tmux
 from test_ui_console import CP437
+from textual import events, on
 from textual.app import App
 from textual.pilot import Pilot
 from textual.widgets import Input
@@ -788,7 +789,8 @@ class FakeIwdApp(InstallerApp):
     CSS_PATH = str(Path(app_module.__file__).with_name("app.tcss"))  # relative paths follow the class
     fake: FakeIwd | None = None
 
-    async def on_unmount(self) -> None:
+    @on(events.Unmount)
+    async def _stop_fake(self) -> None:  # beside the app's own on_unmount (signal handlers back)
         if self.fake is not None:
             await self.fake.stop()
 
