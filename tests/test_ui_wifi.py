@@ -24,6 +24,7 @@ from rich.color import Color, ColorType
 from screen_tools import flat, screen_text, strips, wait_for
 from terminal_capture import Tmux
 from test_ui_console import CP437
+from textual import events, on
 from textual.app import App
 from textual.pilot import Pilot
 from textual.widgets import Input
@@ -468,6 +469,7 @@ async def test_adapter_plugged_in_and_out_while_the_screen_is_open(
         await open_wifi(pilot)
         dongle = iwd.add_adapter("wlx001122")
         await wait_for(pilot, lambda: "(+1more,a:next)" in flat(screen_text(app)))
+        # The footer follows the new key a refresh later.
         await wait_for(pilot, lambda: "a Next adapter" in screen_text(app).splitlines()[-1])
         await pilot.press("a")
         await wait_for(pilot, lambda: "Device wlx001122" in screen_text(app))
@@ -787,7 +789,8 @@ class FakeIwdApp(InstallerApp):
     CSS_PATH = str(Path(app_module.__file__).with_name("app.tcss"))  # relative paths follow the class
     fake: FakeIwd | None = None
 
-    async def on_unmount(self) -> None:
+    @on(events.Unmount)
+    async def _stop_fake(self) -> None:  # beside the app's own Unmount handler (signal handlers back)
         if self.fake is not None:
             await self.fake.stop()
 
