@@ -20,6 +20,7 @@ from netns import Namespace
 from screen_tools import flat, screen_text, wait_for
 from terminal_capture import Tmux
 from test_ui_console import CP437
+from textual import events
 from textual.pilot import Pilot
 from textual.widgets import Input
 
@@ -86,6 +87,35 @@ async def fill(pilot: Pilot[None], form: StaticForm, **values: str) -> None:
     for name, value in values.items():
         form.query_one(f"#net-{name}", Input).value = value
     await pilot.pause()
+
+
+async def test_keys_typed_ahead_land_in_the_fields_they_were_typed_for(
+    wired: Namespace, tmp_path: Path
+) -> None:
+    """A slow machine reads a fast typist's keys in one go: each Tab moves to the next field before
+    the keys after it are handed on, so nothing typed for the gateway ends up in the address."""
+    async with running(wired, tmp_path) as (app, pilot):
+        form = await open_form(app, pilot)
+        typed = [*"198.51.100.10/24", "tab", *"198.51.100.1", "tab", "tab", "tab", *"198.51.100.53"]
+        typed += ["shift+tab", "shift+tab", *"2001:db8::10/64", "down", "up", "down", *"::1"]
+        driver = app._driver
+        assert driver is not None
+        for key in typed:  # handed over all at once, as the driver does with one read of the terminal
+            event = events.Key(key, key if len(key) == 1 else None)
+            event.set_sender(app)
+            driver.send_message(event)
+        await wait_for(pilot, lambda: form.query_one("#net-dns", Input).value.endswith("53"))
+        await pilot.pause()
+        values = {
+            name: form.query_one(f"#net-{name}", Input).value for name in ("ipv4", "gateway4", "ipv6", "dns")
+        }
+        assert values == {
+            "ipv4": "198.51.100.10/24",
+            "gateway4": "198.51.100.1",
+            "ipv6": "2001:db8::10/64",
+            "dns": "198.51.100.53",
+        }
+        assert form.query_one("#net-gateway6", Input).value == "::1"
 
 
 async def test_the_key_is_in_the_footer_and_the_help(wired: Namespace, tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -33,19 +34,43 @@ PER_MODE = {
 }
 
 
-@pytest.mark.vm
-def test_screen_on_a_linux_vt_in_a_vm() -> None:
-    env = dict(os.environ, VT_VM_WORK=os.environ.get("VT_VM_WORK", str(REPO / ".work" / "vt-vm")))
+NETWORK_CHECKS = {
+    "main_screen_without_address",
+    "network_screen_as_drawn",
+    "static_form_as_drawn",
+    "static_form_filled_as_drawn",
+    "network_screen_shows_static",
+    "address_route_and_dns_in_the_guest",
+    "main_screen_lists_ssh",
+    "status_payload_has_new_address",
+    "full_qr_is_status_payload_with_address",
+    "screen_exits",
+}
+
+
+def run_harness(scenario: str, work: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    """Boots the guest for one scenario; the report, with every failed check named."""
+    env = dict(os.environ, VT_VM_SCENARIO=scenario, VT_VM_WORK=os.environ.get("VT_VM_WORK", work))
+    if scenario != "screen":
+        env["VT_VM_WORK"] = f"{env['VT_VM_WORK']}-{scenario}"
     run = subprocess.run([str(HARNESS)], capture_output=True, text=True, timeout=720, env=env, check=False)
     log = run.stdout + run.stderr
     result_file = Path(env["VT_VM_WORK"]) / "last" / "result.json"
     assert result_file.exists(), f"the harness wrote no report:\n{log[-4000:]}"
-    report = json.loads(result_file.read_text())
+    report: dict[str, Any] = json.loads(result_file.read_text())
     checks = report["checks"]
     failed = {
         name: {k: v for k, v in c.items() if k != "screen"} for name, c in checks.items() if not c["pass"]
     }
     assert not failed, json.dumps(failed, indent=1, ensure_ascii=False)
+    return run, report
+
+
+@pytest.mark.vm
+def test_screen_on_a_linux_vt_in_a_vm() -> None:
+    run, report = run_harness("screen", str(REPO / ".work" / "vt-vm"))
+    log = run.stdout + run.stderr
+    checks = report["checks"]
     expected = {f"{mode}/{check}" for mode in MODES for check in PER_MODE}
     # The 128x48 console has room for the code beside the text: it must be there and decode.
     expected |= {"framebuffer-128x48/main_qr_decodes", "framebuffer-128x48/main_qr_is_status_payload"}
@@ -55,3 +80,12 @@ def test_screen_on_a_linux_vt_in_a_vm() -> None:
     assert run.returncode == 0, log[-4000:]
     for mode in MODES:
         assert report["timings"][mode]["launch_to_decodable_seconds"] > 0
+
+
+@pytest.mark.vm
+def test_static_address_from_the_network_screen_on_a_linux_vt_in_a_vm() -> None:
+    """A machine without DHCP is brought onto the network at the 80x25 console with keys only."""
+    run, report = run_harness("network", str(REPO / ".work" / "vt-vm"))
+    expected = {f"network-80x25/{check}" for check in NETWORK_CHECKS}
+    assert expected <= set(report["checks"]), sorted(expected - set(report["checks"]))
+    assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]

@@ -15,12 +15,18 @@ say "kernel $(uname -r), $(nproc) cpus, tty1 $(stty -F /dev/tty1 size)"
 
 modprobe virtio_net || fail "modprobe virtio_net"
 wait_for 10 "the network interface" test -e /sys/class/net/eth0
-# The address QEMU's DHCP server would hand out; IPv6 comes from its router advertisements.
 ip link set eth0 up
-ip addr add 10.0.2.15/24 dev eth0 || fail "IPv4 address"
-ip route add default via 10.0.2.2 || fail "IPv4 route"
-global6() { ip -6 addr show dev eth0 scope global | grep -q 'inet6 .* scope global'; }
-wait_for 60 "a global IPv6 address from the router advertisement" global6
+if [ "$SCENARIO" = network ]; then
+  # No DHCP client and no router advertisements (IPv6 is off on QEMU's side): the person at the
+  # console gives the address from the wired network screen.
+  ip -4 addr show dev eth0 | grep -q inet && fail "eth0 has an IPv4 address before the screen"
+else
+  # The address QEMU's DHCP server would hand out; IPv6 comes from its router advertisements.
+  ip addr add 10.0.2.15/24 dev eth0 || fail "IPv4 address"
+  ip route add default via 10.0.2.2 || fail "IPv4 route"
+  global6() { ip -6 addr show dev eth0 scope global | grep -q 'inet6 .* scope global'; }
+  wait_for 60 "a global IPv6 address from the router advertisement" global6
+fi
 
 rm -f /etc/ssh/ssh_host_*
 ssh-keygen -q -t ed25519 -N '' -f /etc/ssh/ssh_host_ed25519_key || fail "ssh-keygen ed25519"

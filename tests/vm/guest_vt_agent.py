@@ -83,6 +83,21 @@ class Agent:
         )
         return {}
 
+    def op_network(self, request: dict[str, Any]) -> dict[str, Any]:
+        """What the kernel and the resolver hold for one interface, asked the way a person would."""
+
+        def run(*argv: str) -> str:
+            return subprocess.run(argv, capture_output=True, check=True, text=True, timeout=60).stdout
+
+        device = request["interface"]
+        return {
+            "addr": json.loads(run("ip", "-j", "addr", "show", "dev", device)),
+            "routes": json.loads(run("ip", "-j", "route", "show", "default")),
+            "resolv_conf": Path("/etc/resolv.conf").read_text(),
+            # The guest's / is this machine's, read-only, under a tmpfs overlay: a write lands there.
+            "resolv_conf_fs": run("findmnt", "-n", "-o", "FSTYPE", "-T", "/etc/resolv.conf").strip(),
+        }
+
     def op_kill(self, _: dict[str, Any]) -> dict[str, Any]:
         if self.screen is not None and self.screen.poll() is None:
             self.screen.kill()

@@ -8,25 +8,37 @@
 # Exit code 0 = every check passed; the report is in .work/vt-vm/last/result.json, the
 # screenshots beside it (shots/).
 #
-# Environment: VT_VM_WORK (results, default .work/vt-vm), VT_VM_TIMEOUT (s, 420), VM_MEM, VM_CPUS.
+# VT_VM_SCENARIO=network instead: a machine on a network without DHCP or router advertisements
+# (QEMU's user net with IPv6 off, no DHCP client in the guest) is brought onto it from the wired
+# network screen in 80x25 text mode, keys only (tests/vm/vt_host.py's network scenario).
+#
+# Environment: VT_VM_WORK (results, default .work/vt-vm), VT_VM_TIMEOUT (s, 420), VT_VM_SCENARIO
+# (screen or network, default screen), VM_MEM, VM_CPUS.
 set -euo pipefail
 # shellcheck source=tests/vm/lib.sh
 source "$(dirname "$0")/lib.sh"
 VM_WORK=${VT_VM_WORK:-} vm_init vt-vm
 TIMEOUT=${VT_VM_TIMEOUT:-420}
+SCENARIO=${VT_VM_SCENARIO:-screen}
+case $SCENARIO in
+  screen) NETDEV=user,id=net0,ipv6=on,ipv6-prefix=2001:db8:1::,ipv6-prefixlen=64 ;;
+  network) NETDEV=user,id=net0,ipv6=off ;;  # the guest runs no DHCP client: no address at all
+  *) die "VT_VM_SCENARIO: screen or network, not $SCENARIO" ;;
+esac
 
 vm_require zbarimg tor sshd ssh-keygen
 vm_kernel
 vm_initrd
-vm_stage2 "$REPO/tests/vm/guest-vt.sh"
+vm_stage2 "$REPO/tests/vm/guest-vt.sh" SCENARIO
 mkdir -p "$OUT/cmd" "$OUT/reply"
 # -display none keeps the VGA card: screendump reads it; vcsa/vcsu show the VT's side.
 vm_start "console=ttyS0 consoleblank=0" -display none -device VGA,xres=1024,yres=768 \
   -qmp "unix:$OUT/qmp.sock,server=on,wait=off" \
-  -netdev user,id=net0,ipv6=on,ipv6-prefix=2001:db8:1::,ipv6-prefixlen=64 \
+  -netdev "$NETDEV" \
   -device virtio-net-pci,netdev=net0
 HOST_RC=0
-timeout "$TIMEOUT" "$PYTHON" "$REPO/tests/vm/vt_host.py" --out "$OUT" --qmp "$OUT/qmp.sock" || HOST_RC=$?
+timeout "$TIMEOUT" "$PYTHON" "$REPO/tests/vm/vt_host.py" --out "$OUT" --qmp "$OUT/qmp.sock" \
+  --scenario "$SCENARIO" || HOST_RC=$?
 vm_wait_result 60
 say "result file: $OUT/result.json"
 vm_finish || exit 1

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import functools
 import json
 import socket
 import subprocess
@@ -44,6 +45,15 @@ FOOTER_WORDS = ("Wi-Fi", "QR code", "Help", "Quit")
 BLUE = 1
 HALF_BLOCKS = set("▀▄█")
 WIFI_HINT = "This screen follows the change by itself."
+NET_IF, NET_TITLE, NET_ADDRESS, NET_GATEWAY, NET_DNS = (
+    "eth0",
+    "Wired network",
+    "10.0.2.20/24",
+    "10.0.2.2",
+    "10.0.2.3",
+)
+FORM_KEYS = "Enter: apply"
+SENDKEY = {".": "dot", "/": "slash", " ": "spc", ":": "shift-semicolon"}
 MODES = (
     # name, driver to load first (None: the VGA text mode the machine boots in), tty1 size
     ("text-80x25", None, (80, 25)),
@@ -255,9 +265,6 @@ class Run:
         launched = time.monotonic()
         self.agent("launch", log=log.name)
 
-        def main_screen(lines: list[str]) -> bool:
-            return lines[0].lstrip().startswith(TITLE) and any(w in lines[-1] for w in FOOTER_WORDS)
-
         def first_frame() -> dict[str, Any]:
             wait_until(lambda: self.dump().chars[0].lstrip().startswith(TITLE), 180, "the first frame", 1.0)
             timings["first_frame_seconds"] = round(time.monotonic() - launched, 1)
@@ -307,12 +314,6 @@ class Run:
         if code_on_main:
             self.check(f"{name}/main_qr_decodes", lambda: read_code("main"))
         self.key("q")
-
-        def full_screen(lines: list[str]) -> bool:
-            return (
-                not lines[0].lstrip().startswith(TITLE)
-                and sum(ch in HALF_BLOCKS for ch in "".join(lines)) > 100
-            )
 
         def full_qr() -> dict[str, Any]:
             meant, dump = self.settled(log, size, "the full-screen QR code", full_screen)
@@ -419,11 +420,131 @@ class Run:
         self.check(f"{name}/console_clean_after_x", after_quit)
         self.agent("kill")  # whatever failed above, the next mode starts on a VT of its own
 
+    # ------------------------------------------------------------------ the network scenario
+    def network(self) -> None:
+        """A machine without DHCP brought onto the network at the 80x25 console, keys only: e, the
+        interface, the static form (address, gateway, DNS), Enter; then the kernel, the resolver,
+        the main screen and the QR code all have the new address."""
+        name, size = "network-80x25", (80, 25)
+        timings: dict[str, float] = {}
+        self.timings[name] = timings
+        unimap = [(int(u), int(p)) for u, p in self.agent("unimap")["unimap"]]
+        log = self.out / f"screen-{name}.log"
+        host_resolv = Path("/etc/resolv.conf").read_bytes()
+        started = time.monotonic()
+        self.agent("launch", log=log.name)
+        wait_until(log.exists, 120, "the screen's log")
+
+        def drawn(what: str, wanted: Callable[[list[str]], bool]) -> dict[str, Any]:
+            meant, dump = self.settled(log, size, what, wanted, timeout=180)
+            missing = missing_glyphs(meant, dump, unimap)
+            assert not missing, missing
+            return {"screen": meant}
+
+        def network_screen(address: str) -> Callable[[list[str]], bool]:
+            def wanted(lines: list[str]) -> bool:
+                rows = [line for line in lines if f" {NET_IF}    " in line]  # the name, padded
+                return (
+                    any(line.strip() == NET_TITLE for line in lines)
+                    and bool(rows)
+                    and address in rows[0]
+                    and any("Esc" in line for line in lines[-1:])
+                )
+
+            return wanted
+
+        def form(*typed: str) -> Callable[[list[str]], bool]:
+            return lambda lines: (
+                any(FORM_KEYS in line for line in lines)
+                and all(any(t in line for line in lines) for t in typed)
+            )
+
+        steps: list[tuple[str, tuple[str, ...], str, Callable[[list[str]], bool]]] = [
+            ("main_screen_without_address", (), "the main screen", main_screen),
+            ("network_screen_as_drawn", ("e",), "the wired network screen", network_screen("no address")),
+            ("static_form_as_drawn", ("ret",), "the static form", form()),
+            (
+                "static_form_filled_as_drawn",
+                (*keys(NET_ADDRESS), "tab", *keys(NET_GATEWAY), "tab", "tab", "tab", *keys(NET_DNS)),
+                "the filled-in form",
+                form(NET_ADDRESS, NET_GATEWAY, NET_DNS),
+            ),
+            ("network_screen_shows_static", ("ret",), "the applied address", network_screen(NET_ADDRESS)),
+        ]
+        for check, pressed, what, wanted in steps:
+            self.key(*pressed)
+            if not self.check(f"{name}/{check}", functools.partial(drawn, what, wanted)):
+                self.agent("kill")
+                return
+            timings[f"{check}_seconds"] = round(time.monotonic() - started, 1)
+        host = NET_ADDRESS.split("/", maxsplit=1)[0]
+
+        def kernel_and_resolver() -> dict[str, Any]:
+            net = self.agent("network", interface=NET_IF)
+            addrs = {
+                f"{a['local']}/{a['prefixlen']}" for link in net["addr"] for a in link.get("addr_info", [])
+            }
+            assert NET_ADDRESS in addrs, f"{NET_ADDRESS} not on {NET_IF}: {sorted(addrs)}"
+            default = [(r.get("gateway"), r.get("dev")) for r in net["routes"]]
+            assert (NET_GATEWAY, NET_IF) in default, f"default routes {default}"
+            servers = [
+                line.split()[1] for line in net["resolv_conf"].splitlines() if line.startswith("nameserver")
+            ]
+            assert servers == [NET_DNS], f"the guest's /etc/resolv.conf names {servers}"
+            assert net["resolv_conf_fs"] == "overlay", f"/etc/resolv.conf is on {net['resolv_conf_fs']}"
+            assert Path("/etc/resolv.conf").read_bytes() == host_resolv, "this machine's resolv.conf changed"
+            return {"addresses": sorted(addrs), "default_routes": default, "nameservers": servers}
+
+        self.check(f"{name}/address_route_and_dns_in_the_guest", kernel_and_resolver)
+        self.key("esc")
+        ssh = f"ssh root@{host}"
+        self.check(
+            f"{name}/main_screen_lists_ssh",
+            lambda: drawn(
+                f"the main screen with {ssh}", lambda ls: main_screen(ls) and any(ssh in line for line in ls)
+            ),
+        )
+        timings["main_screen_lists_ssh_seconds"] = round(time.monotonic() - started, 1)
+        status = self.agent("status")["status"]
+        payload = status["qr"]["payload"]
+        (self.out / f"status-{name}.json").write_text(json.dumps(status, indent=1))
+        self.checks[f"{name}/status_payload_has_new_address"] = {
+            "pass": host in json.loads(payload).get("addrs", []),
+            "payload_without_password": json.loads(payload) | {"pass": "..."},
+        }
+        self.key("q")
+
+        def full_qr() -> dict[str, Any]:
+            drawn("the full-screen QR code", full_screen)
+            text, path = self.decode_until("full", payload, 90)
+            assert same_payload(text, payload), f"decoded {text!r}, status says {payload!r}"
+            assert host in json.loads(text).get("addrs", []), f"{host} not in the code's addresses"
+            timings["launch_to_code_with_address_seconds"] = round(time.monotonic() - started, 1)
+            return {"screenshot": path.name, "omitted_addrs": omitted(text, payload)}
+
+        self.check(f"{name}/full_qr_is_status_payload_with_address", full_qr)
+        self.key("esc", "x")
+        self.check(f"{name}/screen_exits", lambda: {"exit": self.agent("wait_exit", timeout=60)})
+        self.agent("kill")
+
     def report(self) -> bool:
         passed = all(c["pass"] for c in self.checks.values())
         doc = {"pass": passed, "checks": self.checks, "timings": self.timings, "facts": self.facts}
         (self.out / "result.json").write_text(json.dumps(doc, indent=1, ensure_ascii=False))
         return passed
+
+
+def main_screen(lines: list[str]) -> bool:
+    return lines[0].lstrip().startswith(TITLE) and any(w in lines[-1] for w in FOOTER_WORDS)
+
+
+def full_screen(lines: list[str]) -> bool:
+    return not lines[0].lstrip().startswith(TITLE) and sum(ch in HALF_BLOCKS for ch in "".join(lines)) > 100
+
+
+def keys(text: str) -> list[str]:
+    """QEMU sendkey names that type `text` on a US keyboard."""
+    return [SENDKEY.get(ch, ch) for ch in text]
 
 
 def same_payload(decoded: str, status: str) -> bool:
@@ -473,6 +594,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--qmp", type=Path, required=True)
+    parser.add_argument("--scenario", choices=("screen", "network"), default="screen")
     args = parser.parse_args()
     qmp = Qmp(args.qmp)
     agent = Agent(args.out)
@@ -481,8 +603,11 @@ def main() -> int:
         ready = agent.wait_ready(240)
         say("guest agent ready:", ready)
         run.agent("rotate")
-        for name, driver, size in MODES:
-            run.mode(name, driver, size)
+        if args.scenario == "network":
+            run.network()
+        else:
+            for name, driver, size in MODES:
+                run.mode(name, driver, size)
     except Exception as e:
         run.checks["harness"] = {
             "pass": False,

@@ -70,8 +70,11 @@ class StaticForm(ModalScreen[str | None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", key_display="Esc"),
         Binding("f3", "toggle_onlink", "On-link", priority=True),
-        Binding("down", "app.focus_next", "Next field", show=False),
-        Binding("up", "app.focus_previous", "Previous field", show=False),
+        # Priority: the field changes the moment the key is read, not once the field it was typed
+        # in gets to it, so keys typed ahead of a slow machine (read in one go) go where they were
+        # meant; as an ordinary binding, Tab waited behind them and they landed in the old field.
+        Binding("tab,down", "app.focus_next", "Next field", show=False, priority=True),
+        Binding("shift+tab,up", "app.focus_previous", "Previous field", show=False, priority=True),
     ]
 
     def __init__(self, interface: Interface, environment: Environment) -> None:
