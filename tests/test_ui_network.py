@@ -89,6 +89,22 @@ async def fill(pilot: Pilot[None], form: StaticForm, **values: str) -> None:
     await pilot.pause()
 
 
+async def test_back_on_the_main_screen_its_footer_lists_every_key_again(
+    wired: Namespace, tmp_path: Path
+) -> None:
+    """The network screen takes the footer's room for its own keys; Esc gives it back."""
+    async with running(wired, tmp_path) as (app, pilot):
+        footer = screen_text(app).splitlines()[-1]
+        assert "e Wired" in footer
+        await pilot.press("e")
+        await wait_for(pilot, lambda: "s Static address" in screen_text(app).splitlines()[-1])
+        assert "e Wired" not in screen_text(app).splitlines()[-1]
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
+        await pilot.pause()
+        assert screen_text(app).splitlines()[-1] == footer
+
+
 async def test_keys_typed_ahead_land_in_the_fields_they_were_typed_for(
     wired: Namespace, tmp_path: Path
 ) -> None:

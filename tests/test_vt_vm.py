@@ -44,6 +44,7 @@ NETWORK_CHECKS = {
     "main_screen_lists_ssh",
     "status_payload_has_new_address",
     "full_qr_is_status_payload_with_address",
+    "back_to_main",
     "screen_exits",
 }
 

@@ -53,6 +53,7 @@ NET_IF, NET_TITLE, NET_ADDRESS, NET_GATEWAY, NET_DNS = (
     "10.0.2.3",
 )
 FORM_KEYS = "Enter: apply"
+WIRED_KEY = "e Wired"  # the main screen's footer, which the network screen's own keys replace
 SENDKEY = {".": "dot", "/": "slash", " ": "spc", ":": "shift-semicolon"}
 MODES = (
     # name, driver to load first (None: the VGA text mode the machine boots in), tty1 size
@@ -501,7 +502,8 @@ class Run:
         self.check(
             f"{name}/main_screen_lists_ssh",
             lambda: drawn(
-                f"the main screen with {ssh}", lambda ls: main_screen(ls) and any(ssh in line for line in ls)
+                f"the main screen with {ssh} and every key in the footer again",
+                lambda ls: main_screen(ls) and any(ssh in line for line in ls) and WIRED_KEY in ls[-1],
             ),
         )
         timings["main_screen_lists_ssh_seconds"] = round(time.monotonic() - started, 1)
@@ -523,8 +525,20 @@ class Run:
             return {"screenshot": path.name, "omitted_addrs": omitted(text, payload)}
 
         self.check(f"{name}/full_qr_is_status_payload_with_address", full_qr)
-        self.key("esc", "x")
-        self.check(f"{name}/screen_exits", lambda: {"exit": self.agent("wait_exit", timeout=60)})
+        # Esc and x one after the other would read as Alt+x (a terminal's Esc starts sequences).
+        self.key("esc")
+        self.check(
+            f"{name}/back_to_main",
+            lambda: drawn("the main screen", lambda ls: main_screen(ls) and WIRED_KEY in ls[-1]),
+        )
+        self.key("x")
+
+        def exits() -> dict[str, Any]:
+            exited = self.agent("wait_exit", timeout=60)
+            assert exited["exited"], "the screen did not exit after x"
+            return {"exit_code": exited["code"]}
+
+        self.check(f"{name}/screen_exits", exits)
         self.agent("kill")
 
     def report(self) -> bool:
