@@ -11,6 +11,13 @@ Run as root from the checkout: .venv/bin/python bench/screen.py [--idle-seconds 
 - address change to screen: in a network namespace of its own with a veth, from `ip addr add` to
   the new address in the program's output
 
+Every figure is also given as a ratio to a reference measured in the same run, since absolute times
+differ two- to three-fold between machines of one kind:
+- first frame / wall time of `python -c "import textual.app"` (same venv);
+- idle RSS / peak RSS of that same `import textual.app` process;
+- `installer-env status` (tor and Wi-Fi off) / a one-shot of the `ip -j addr` baseline;
+- idle CPU (tor and Wi-Fi off; then tor on with its own tor and Wi-Fi on) / the 2-s `ip` poll baseline.
+
 Nothing is applied: the demo never sets a password and its state lives in a temp dir.
 """
 
@@ -20,6 +27,7 @@ import argparse
 import contextlib
 import fcntl
 import os
+import resource
 import select
 import shutil
 import statistics
@@ -97,7 +105,8 @@ class PtyProcess:
         os.close(self.master)
 
 
-def screen_env(tmp: Path) -> dict[str, str]:
+def screen_env(tmp: Path, services: bool = False) -> dict[str, str]:
+    """The demo's environment; `services`: tor (its own, offline) and Wi-Fi on, else both off."""
     (tmp / "config.json").write_text("{}")
     return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin") + ":/usr/sbin:/sbin",
@@ -105,8 +114,8 @@ def screen_env(tmp: Path) -> dict[str, str]:
         "LANG": "C.UTF-8",
         "TERM": "linux",
         "INSTALLER_ENV_CONFIG": str(tmp / "config.json"),
-        "INSTALLER_ENV_TOR_ENABLED": "0",
-        "INSTALLER_ENV_WIFI_ENABLED": "0",
+        "INSTALLER_ENV_TOR_ENABLED": "1" if services else "0",
+        "INSTALLER_ENV_WIFI_ENABLED": "1" if services else "0",
     }
 
 
@@ -191,6 +200,22 @@ def summary(values: list[float], unit: str, scale: float = 1.0) -> str:
     return f"median {median:.3f} {unit}, max {worst:.3f} {unit} ({len(values)} runs)"
 
 
+def one_shot(argv: Sequence[str], env: dict[str, str], runs: int) -> tuple[list[float], float]:
+    """Wall times of a command run to its end, and the largest peak RSS (MiB) of those runs."""
+    times, peak = [], 0.0
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+        times.append(time.perf_counter() - start)
+        # RUSAGE_CHILDREN is the largest of all children so far: the reference runs come first.
+        peak = max(peak, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
+    return times, peak
+
+
+def ratio(value: float, reference: float) -> str:
+    return f"{value / reference:.2f}x" if reference > 0 else "n/a"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--idle-seconds", type=float, default=60)
@@ -203,14 +228,63 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="installer-env-bench-") as tmp_name:
         tmp = Path(tmp_name)
         env = screen_env(tmp)
+        # The references, measured first (their peak RSS is read before anything larger runs).
+        textual_times, textual_rss = one_shot([sys.executable, "-c", "import textual.app"], env, args.runs)
+        ip_times, _ = one_shot([*baseline, "--once"], env, args.runs)
+        textual_s, ip_s = statistics.median(textual_times), statistics.median(ip_times)
+        print(
+            f"reference `import textual.app`: {summary(textual_times, 's')}, peak RSS {textual_rss:.1f} MiB"
+        )
+        print(f"reference one-shot `ip -j addr` script: {summary(ip_times, 's')}")
+
+        status_argv = [str(ROOT / ".venv/bin/installer-env"), "status", "--state-dir", str(tmp / "state")]
+        status_times, _ = one_shot(status_argv, env, args.runs)
         frames = first_frame(screen_argv(tmp), env, QR_GLYPHS, args.runs)
-        print(f"exec to first frame with the QR code: {summary(frames, 's')}")
         rss, cpu, on_cpu = idle(screen_argv(tmp), env, QR_GLYPHS, args.idle_seconds)
         base_rss, base_cpu, _ = idle(baseline, env, [b"ssh root@"], args.idle_seconds)
+        _, cpu_services, on_cpu_services = idle(
+            screen_argv(tmp), screen_env(tmp, services=True), QR_GLYPHS, args.idle_seconds
+        )
+        frame_s = statistics.median(frames) if frames else float("nan")
+        rows = [
+            (
+                "exec to first frame with the QR code / import textual.app",
+                f"{frame_s:.3f} s / {textual_s:.3f} s",
+                ratio(frame_s, textual_s),
+            ),
+            (
+                "RSS of the idle screen / peak RSS of import textual.app",
+                f"{rss:.1f} / {textual_rss:.1f} MiB",
+                ratio(rss, textual_rss),
+            ),
+            (
+                "`installer-env status` (tor, Wi-Fi off) / one-shot ip -j addr",
+                f"{statistics.median(status_times):.3f} s / {ip_s:.3f} s",
+                ratio(statistics.median(status_times), ip_s),
+            ),
+            (
+                "idle CPU (tor, Wi-Fi off) / 2-s ip poll",
+                f"{cpu:.3f} % / {base_cpu:.3f} %",
+                ratio(cpu, base_cpu),
+            ),
+            (
+                "idle CPU (own tor, Wi-Fi on) / 2-s ip poll",
+                f"{cpu_services:.3f} % / {base_cpu:.3f} %",
+                ratio(cpu_services, base_cpu),
+            ),
+        ]
+        print()
+        print("| measure | absolute | ratio |")
+        print("| --- | --- | --- |")
+        for name, absolute, value in rows:
+            print(f"| {name} | {absolute} | {value} |")
+        print()
+        print(f"first frame: {summary(frames, 's')}")
         print(f"RSS: screen {rss:.1f} MiB; baseline {base_rss:.1f} MiB")
         print(
-            f"idle CPU over {args.idle_seconds:g} s: screen {cpu:.3f} % of a core"
-            f" ({on_cpu:.3f} % from schedstat); baseline {base_cpu:.3f} %"
+            f"idle CPU over {args.idle_seconds:g} s: screen {cpu:.3f} % of a core ({on_cpu:.3f} % from"
+            f" schedstat); with tor and Wi-Fi {cpu_services:.3f} % ({on_cpu_services:.3f} %);"
+            f" baseline {base_cpu:.3f} %"
         )
         if os.geteuid() == 0:
             change = address_change(screen_argv(tmp), env, QR_GLYPHS, args.runs)
