@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from installer_env.leanimport import lean_import
+
 if TYPE_CHECKING:
     import pyudev
 
@@ -325,7 +327,7 @@ class HardwareCache:
 
 async def _dump_all(requests: Any, what: str) -> list[Any]:
     """Every link or address; asked again when the kernel says a change interrupted the dump."""
-    from pyroute2.netlink import NLM_F_DUMP_INTR
+    NLM_F_DUMP_INTR = lean_import("pyroute2.netlink").NLM_F_DUMP_INTR
 
     for _ in range(_DUMP_ATTEMPTS):
         messages = [m async for m in await getattr(requests, what)("dump")]
@@ -352,7 +354,7 @@ def _check_netns(netns: str | None) -> None:
 
 def _requests(netns: str | None) -> Any:
     """A pyroute2 rtnetlink socket for dumps, on the running event loop; flags=0: never create `netns`."""
-    from pyroute2 import AsyncIPRoute
+    AsyncIPRoute = lean_import("pyroute2.iproute.linux").AsyncIPRoute
 
     _check_netns(netns)
     return AsyncIPRoute(netns=netns, flags=0, groups=0)
@@ -385,7 +387,7 @@ def in_namespace(netns: str, make: Callable[[], T]) -> T:
 
     Entering a namespace switches only the calling thread, which ends right after.
     """
-    from pyroute2 import netns as namespaces
+    namespaces = lean_import("pyroute2.netns")
 
     _check_netns(netns)
     result: list[T | BaseException] = []
@@ -434,13 +436,13 @@ def _open_events(netns: str | None) -> Any:
     `IPRSocket` stays outside asyncio: the event loop only watches its file descriptor, and a
     burst that overflows it (ENOBUFS) is one more dump, not a broken socket object.
     """
-    from pyroute2 import IPRSocket
-    from pyroute2.netlink.rtnl import RTMGRP_IPV4_IFADDR, RTMGRP_IPV6_IFADDR, RTMGRP_LINK
+    IPRSocket = lean_import("pyroute2.netlink.rtnl.iprsocket").IPRSocket
+    rtnl = lean_import("pyroute2.netlink.rtnl")
 
     _check_netns(netns)
     events = IPRSocket(netns=netns, flags=0, groups=0)  # rcvbuf 1 MiB: room for a burst of addresses
     try:
-        events.bind(RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR)
+        events.bind(rtnl.RTMGRP_LINK | rtnl.RTMGRP_IPV4_IFADDR | rtnl.RTMGRP_IPV6_IFADDR)
         events.socket.setblocking(False)
     except BaseException:
         events.close()
