@@ -50,8 +50,14 @@ def _parser() -> argparse.ArgumentParser:
         return sub.add_parser(name, help=help, description=help, parents=[common])
 
     screens = [
-        add("run", "rotate the password as on a console login, then show the screen (the default)"),
-        add("login", "what the console login runs: acts only on the configured consoles, never over ssh"),
+        add(
+            "run",
+            "show this boot's password (the first console login makes it), then the screen (the default)",
+        ),
+        add(
+            "login",
+            "what a console login runs: acts only in the shell login(1) started on a configured console",
+        ),
         add("demo", "show the screen with a private state; never touches this machine's password"),
         add("screen", "show the screen again, keeping the current password"),
     ]
@@ -210,8 +216,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if command == "start-sshd":
             sshd.start(config)
             return 0
-        if command == "login" and not on_configured_console(config):
-            return 0
+        if command == "login" and not (on_configured_console(config) and console.started_by_login()):
+            return 0  # su -, sudo -i, bash -l and other consoles: no screen, no new password
         return run(config, store, plain=getattr(args, "plain", False), rotate=command != "screen")
     except InstallerEnvError as e:
         print(f"installer-env: {e}", file=sys.stderr)

@@ -16,6 +16,7 @@ import os
 import sys
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from installer_env import plain, status
 from installer_env.config import Config
@@ -54,6 +55,35 @@ def choose(environ: Mapping[str, str], tty: str | None, force_plain: bool, keybo
 
 def nested() -> bool:
     return bool(os.environ.get(NESTED_ENV))
+
+
+# The program that starts a console login's shell (agetty -> login(1) -> shell): shadow's and
+# util-linux's login both fork and wait for the shell. `su -`, `sudo -i` and `bash -l` are login
+# shells as well, but their parent is su, sudo or another shell.
+LOGIN_PROGRAM = "login"
+
+
+def _parent_of(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    # pid (comm) state ppid ...: comm may hold spaces and parentheses, so split after the last ")".
+    fields = stat.rpartition(")")[2].split()
+    return int(fields[1]) if len(fields) > 1 and fields[1].isdigit() else None
+
+
+def started_by_login(shell: int | None = None) -> bool:
+    """True when `shell` (default: our parent, the login shell running the hook) is the shell
+    login(1) started, i.e. a person's (or the autologin's) login on a console."""
+    parent = _parent_of(os.getppid() if shell is None else shell)
+    if parent is None:
+        return False
+    try:
+        comm = Path(f"/proc/{parent}/comm").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return comm.strip() == LOGIN_PROGRAM
 
 
 def show(

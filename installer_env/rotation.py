@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+from pathlib import Path
 
 from installer_env import password
 from installer_env.config import Config
@@ -23,8 +24,19 @@ def not_applied_reason(config: Config) -> str | None:
     )
 
 
+BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
+
+
+def boot_id(path: Path = BOOT_ID) -> str:
+    """This boot's identity (the kernel's random boot_id); empty where there is none."""
+    try:
+        return path.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
 def rotate(config: Config, store: StateStore, *, require_apply: bool = False) -> PasswordState:
-    """Make, set and publish a new password, all under the state lock.
+    """Make, set and publish a new password, all under the state lock: a person asked for one.
 
     With require_apply, a machine that must not get the password refuses (NotAnInstallerError)
     instead of recording a password that is shown but not set.
@@ -35,26 +47,86 @@ def rotate(config: Config, store: StateStore, *, require_apply: bool = False) ->
         raise NotAnInstallerError(f"refusing to change {config.password_user}'s password: {why}")
     with store.locked():
         previous = store.read_or_none()
-        state = PasswordState(
-            password=password.generate(config.password_words),
-            user=config.password_user,
-            words=config.password_words,
-            entropy_bits=password.entropy_bits(config.password_words),
-            generation=(previous.generation + 1) if previous else 1,
-            rotated_at=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-            applied=reason is None,
-            note=reason or "",
+        return _publish(
+            config,
+            store,
+            password.generate(config.password_words),
+            previous=previous,
+            reason=reason,
+            this_boot=boot_id(),
         )
-        with store.staged(state):
-            if reason is None:
-                password.apply(config.password_user, state.password, config.chpasswd)
-    return state
 
 
-def on_login(config: Config, store: StateStore) -> PasswordState:
-    """A console login: rotate when the policy says so, else keep the current password."""
-    if not config.rotate_on_login:
+def on_login(config: Config, store: StateStore, this_boot: str | None = None) -> PasswordState:
+    """A console login. The password belongs to one boot: the first console login of a boot makes
+    it, every later one (another console, a login after a logout) shows the same. So the
+    autologins of tty1, ttyS0 and hvc0 at boot converge on one password, and a code scanned on one
+    console stays valid; only a person (`n`, `rotate-password`) replaces it.
+
+    rotate_on_login = false keeps a password from an earlier boot too (a state_dir that outlives a
+    reboot) and sets it again, since a live system starts each boot without it.
+    Decided under the state lock, so consoles logging in at once make one password, not three.
+    """
+    if this_boot is None:
+        this_boot = boot_id()
+    reason = not_applied_reason(config)
+    with store.locked():
         current = store.read_or_none()
         if current is not None and current.user == config.password_user:
-            return current
-    return rotate(config, store)
+            if current.boot_id == this_boot and current.applied == (reason is None):
+                return current
+            if not config.rotate_on_login:
+                return _publish(
+                    config,
+                    store,
+                    current.password,
+                    previous=current,
+                    reason=reason,
+                    this_boot=this_boot,
+                    kept=True,
+                )
+        return _publish(
+            config,
+            store,
+            password.generate(config.password_words),
+            previous=current,
+            reason=reason,
+            this_boot=this_boot,
+        )
+
+
+def _publish(
+    config: Config,
+    store: StateStore,
+    secret: str,
+    *,
+    previous: PasswordState | None,
+    reason: str | None,
+    this_boot: str,
+    kept: bool = False,
+) -> PasswordState:
+    """Set `secret` (unless `reason` says why not) and record it for `this_boot`; the lock is held.
+
+    `kept`: the previous password again (same words, generation and time), not a new one.
+    """
+    if kept and previous is not None:
+        words, generation, rotated_at = previous.words, previous.generation, previous.rotated_at
+    else:
+        words = config.password_words
+        generation = (previous.generation if previous else 0) + 1
+        rotated_at = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    state = PasswordState(
+        password=secret,
+        user=config.password_user,
+        words=words,
+        entropy_bits=password.entropy_bits(words),
+        generation=generation,
+        rotated_at=rotated_at,
+        applied=reason is None,
+        note=reason or "",
+        boot_id=this_boot,
+    )
+    with store.staged(state):
+        if reason is None:
+            password.apply(config.password_user, state.password, config.chpasswd)
+    return state

@@ -40,6 +40,7 @@ class PasswordState:
     rotated_at: str
     applied: bool
     note: str = ""  # why the password was not applied; empty when it was
+    boot_id: str = ""  # the boot it was made or set for (rotation.boot_id); empty in older files
 
 
 _DIRECTORY_WORDS = {
@@ -224,4 +225,5 @@ _FIELD_CHECKS: dict[str, type | tuple[type, ...]] = {
     "rotated_at": str,
     "applied": bool,
     "note": str,
+    "boot_id": str,
 }

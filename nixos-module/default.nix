@@ -12,6 +12,23 @@
 let
   cfg = config.services.installer-env;
   inherit (lib) mkDefault mkForce mkIf mkOption types;
+  ssh = config.services.openssh;
+  autologin = config.services.getty.autologinUser;
+
+  # See the priorities note in `config` below.
+  moduleDefault = lib.mkOverride 900;
+  overProfile = lib.mkImageMediaOverride;
+
+  # Whether the generated password can log in over ssh. With PAM (NixOS's default), sshd.nix gives
+  # the sshd PAM service password checking only when PasswordAuthentication == true, and
+  # keyboard-interactive logins go through the same PAM stack; without PAM, sshd checks passwords
+  # itself unless PasswordAuthentication is false (a null leaves sshd's default, yes).
+  sshSetting = name: ssh.settings.${name} or null;
+  passwordLogin =
+    if sshSetting "UsePAM" == true then
+      sshSetting "PasswordAuthentication" == true
+    else
+      sshSetting "PasswordAuthentication" != false;
 
   consoleName = types.strMatching "[A-Za-z0-9]+";
   passwordWordCount = types.ints.between 1 20;
@@ -36,7 +53,7 @@ let
     };
     rotate_on_login = mkOption {
       type = types.bool;
-      description = "A new password on each console login, else keep the current one.";
+      description = "A new password for each boot (its first console login); false keeps it across reboots when state_dir outlives them.";
     };
     os_release = mkOption {
       type = types.str;
@@ -134,19 +151,26 @@ let
 
   settingsFile = builtins.toJSON cfg.settings;
 
-  loginHook = ''
-    # installer-env: the screen on the installer's consoles, never in an ssh session. Ctrl-C or a
-    # failure leaves this shell usable; the trap keeps an interrupt from cutting /etc/profile short.
-    if [ -z "''${SSH_CONNECTION-}" ] && [ -z "''${SSH_TTY-}" ]; then
-      case "$(tty 2>/dev/null)" in
-        ${lib.concatMapStringsSep "|" (c: "/dev/${c}") cfg.settings.consoles})
-          trap : INT
-          ${lib.getExe cfg.package} login || echo "installer-env stopped (exit status $?); this is a shell." >&2
-          trap - INT
-          ;;
-      esac
-    fi
-  '';
+  user = cfg.settings.password_user;
+
+  loginHook = import ./login-hook.nix {
+    inherit (cfg.settings) consoles;
+    program = lib.getExe cfg.package;
+  };
+
+  # /etc/issue, above each login prompt (and printed before each autologin).
+  helpLine = lib.concatStringsSep "\n" (
+    [
+      ''
+        installer-env shows ${user}'s password, this machine's addresses and ssh host keys, and a
+        QR code for `clan machines install --png` on ${lib.concatStringsSep ", " cfg.settings.consoles}.
+        Log in over ssh as ${user} with that password. Back to the screen: `installer-env screen`;
+        as text: `installer-env status`.''
+    ]
+    ++ lib.optional cfg.tor.enable "Over Tor: `torify ssh ${user}@<the onion address on the screen>`."
+    ++ lib.optional cfg.wifi.enable "Wi-Fi: press `w` on the screen, or run `iwctl`."
+  );
+
 in
 {
   options.services.installer-env = {
@@ -168,7 +192,12 @@ in
     rotateOnLogin = mkOption {
       type = types.bool;
       default = true;
-      description = "Make a new password on each console login; false keeps the current one until reboot.";
+      description = ''
+        The first console login of each boot makes a new password; later console logins of that
+        boot (other consoles, the same one after a logout) show it, and only a person replaces it
+        (`n`, `installer-env rotate-password`). false keeps the password across reboots when
+        settings.state_dir outlives them.
+      '';
     };
 
     tor.enable = mkOption {
@@ -220,20 +249,66 @@ in
   config = mkIf cfg.enable {
     assertions = [
       {
-        # nixos-anywhere skips kexec on a live installer, and the tool only sets a password there.
+        # The installer profiles set it; this module never does, so importing it into an ordinary
+        # system cannot make nixos-anywhere skip kexec, nor let the tool change root's password.
         assertion = config.system.nixos.variant_id == "installer";
         message = ''
-          services.installer-env needs system.nixos.variant_id = "installer" (VARIANT_ID=installer
-          in /etc/os-release), not ${builtins.toJSON config.system.nixos.variant_id}.
+          services.installer-env runs only on a live installer image, and this system is not one
+          (system.nixos.variant_id = ${builtins.toJSON config.system.nixos.variant_id}, not "installer").
+          Import an installer profile, for example
+          "''${modulesPath}/installer/cd-dvd/installation-cd-minimal.nix" or
+          "''${modulesPath}/installer/netboot/netboot-minimal.nix", or build your own image with
+          system.nixos.variant_id = "installer". That value puts VARIANT_ID=installer in
+          /etc/os-release: nixos-anywhere then skips kexec, and the tool sets root's password.
         '';
       }
       {
         assertion = cfg.settings.consoles != [ ];
         message = "services.installer-env.consoles is empty: the screen would show nowhere.";
       }
+      {
+        assertion = ssh.enable;
+        message = ''
+          services.installer-env needs sshd, but services.openssh.enable = false: nobody could log in
+          with the password the screen and its QR code show.
+        '';
+      }
+      {
+        assertion = passwordLogin;
+        message = ''
+          services.installer-env shows a password to log in with over ssh, but sshd accepts none here
+          (services.openssh.settings.PasswordAuthentication = ${builtins.toJSON (sshSetting "PasswordAuthentication")}):
+          the QR code's password cannot log in, nor can nixos-anywhere or clan with it. Leave
+          PasswordAuthentication to the module on the installer image, or disable services.installer-env.
+        '';
+      }
+      {
+        assertion = cfg.settings.password_user != "root" || sshSetting "PermitRootLogin" == "yes";
+        message = ''
+          services.installer-env sets root's password, but services.openssh.settings.PermitRootLogin =
+          ${builtins.toJSON (sshSetting "PermitRootLogin")}: root cannot log in over ssh with it.
+          Installers (nixos-anywhere, clan) log in as root; keep PermitRootLogin = "yes" on the image.
+        '';
+      }
+      {
+        assertion = autologin == null || autologin == "root";
+        message = ''
+          services.getty.autologinUser = ${builtins.toJSON autologin}: the consoles would log in as
+          ${toString autologin}, whose shell cannot set ${cfg.settings.password_user}'s password (chpasswd needs
+          root), so the screen could not show one. Use "root" (the module's choice) or null (a
+          login prompt; the screen starts when root logs in).
+        '';
+      }
+      {
+        assertion = !(cfg.wifi.enable && (config.networking.networkmanager.enable || config.networking.wireless.enable));
+        message = ''
+          services.installer-env.wifi.enable joins Wi-Fi through iwd, but
+          ${if config.networking.networkmanager.enable then "networking.networkmanager.enable" else "networking.wireless.enable"}
+          is true: two daemons would fight over the Wi-Fi device. Set
+          services.installer-env.wifi.enable = false to keep the other one.
+        '';
+      }
     ];
-
-    system.nixos.variant_id = mkDefault "installer";
 
     services.installer-env.settings = {
       password_words = mkDefault cfg.passwordWords;
@@ -246,54 +321,63 @@ in
     environment.etc."installer-env/config.json".text = settingsFile;
     environment.systemPackages = [ cfg.package ];
 
+    # Priorities (lib/modules.nix): a plain definition is 100, mkDefault 1000, an option's default
+    # 1500. `moduleDefault` (900) wins over other modules' mkDefault and loses to a user's plain
+    # setting, which the assertions above then judge. `overProfile` (mkImageMediaOverride, 60)
+    # replaces what the installer profile sets at normal priority (its "nixos" autologin, its
+    # help text, NetworkManager); a user's mkForce (50) still wins over it.
     services.openssh = {
-      enable = true;
-      settings.PermitRootLogin = "yes";
-      settings.PasswordAuthentication = true;
+      enable = moduleDefault true;
+      settings.PermitRootLogin = moduleDefault "yes";
+      settings.PasswordAuthentication = moduleDefault true;
     };
     # Older installer profiles keep sshd stopped (mkOverride 50 [ ]). Root's password is empty until
     # the first console login sets one, and sshd refuses empty passwords, so starting it is safe.
-    systemd.services.sshd.wantedBy = mkIf (!config.services.openssh.startWhenNeeded) (
+    systemd.services.sshd.wantedBy = mkIf (ssh.enable && !ssh.startWhenNeeded) (
       mkForce [ "multi-user.target" ]
     );
 
     services.tor = mkIf cfg.tor.enable {
-      enable = true;
+      enable = moduleDefault true;
       # SOCKS on 127.0.0.1:9050 and torsocks/torify, so `torify ssh` works from the image too.
-      client.enable = true;
-      torsocks.enable = true;
+      client.enable = moduleDefault true;
+      torsocks.enable = moduleDefault true;
       # /run/tor/control, group tor; the tool (root) adds the onion service through it.
-      controlSocket.enable = true;
+      controlSocket.enable = moduleDefault true;
       settings = {
-        CookieAuthentication = true;
-        CookieAuthFileGroupReadable = true;
+        CookieAuthentication = moduleDefault true;
+        CookieAuthFileGroupReadable = moduleDefault true;
       };
     };
 
-    networking.wireless.iwd.enable = mkIf cfg.wifi.enable true;
+    networking.wireless.iwd.enable = mkIf cfg.wifi.enable (moduleDefault true);
     # The installer profiles turn these on; each fights iwd for the Wi-Fi device.
-    networking.wireless.enable = mkIf cfg.wifi.enable (mkForce false);
-    networking.networkmanager.enable = mkIf cfg.wifi.enable (mkForce false);
+    networking.wireless.enable = mkIf cfg.wifi.enable (overProfile false);
+    networking.networkmanager.enable = mkIf cfg.wifi.enable (overProfile false);
 
     # DHCP on every wired and wireless link is nixpkgs' default (networking.useDHCP) and is left
     # alone: NetworkManager and many configurations set it with mkDefault, and would conflict.
     # Stable addresses only: the ones on screen and in the QR code stay valid.
-    networking.tempAddresses = mkDefault "disabled";
+    networking.tempAddresses = moduleDefault "disabled";
 
-    services.getty.autologinUser = mkForce "root";
+    # The profile logs "nixos" in; setting a password (chpasswd) needs root.
+    services.getty.autologinUser = overProfile "root";
+    # /etc/issue above every login prompt: the profile's text names the "nixos" user, empty
+    # passwords and nmtui or wpa_cli, none of which holds with this module.
+    services.getty.helpLine = overProfile helpLine;
     programs.bash.loginShellInit = mkIf (cfg.settings.consoles != [ ]) loginHook;
 
     console = mkIf (cfg.consoleFont != null) {
-      font = cfg.consoleFont;
-      earlySetup = true;
+      font = moduleDefault cfg.consoleFont;
+      earlySetup = moduleDefault true;
     };
 
     services.avahi = {
-      enable = true;
-      nssmdns4 = true;
+      enable = moduleDefault true;
+      nssmdns4 = moduleDefault true;
       publish = {
-        enable = true;
-        addresses = true;
+        enable = moduleDefault true;
+        addresses = moduleDefault true;
       };
     };
   };

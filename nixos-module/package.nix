@@ -25,6 +25,7 @@ buildPythonApplication {
     fileset = lib.fileset.unions [
       ../pyproject.toml
       ../README.md
+      ../LICENSE
       ../installer_env
       ../tests
     ];

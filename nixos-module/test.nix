@@ -1,17 +1,22 @@
 # VM test: `pkgs.testers.runNixOSTest ./test.nix` (the flake's checks.<system>.vm-test).
-# A live installer boots, root's autologin on tty1 shows the screen with a fresh password, and a
-# second machine logs in over ssh with it.
+# A live installer boots, root's autologin on tty1 shows the screen with a fresh password, the
+# login on tty2 shows the same one, and a second machine logs in over ssh with it.
 {
   name = "installer-env";
 
   nodes = {
     installer = {
       imports = [ ./default.nix ];
+      # What the installer profiles set (installation-device.nix); the module requires it. The
+      # profiles themselves would pull the whole installer (channel, documentation) into the test.
+      system.nixos.variant_id = "installer";
       services.installer-env = {
         enable = true;
-        # Only tty1: the test driver's own shell runs on hvc0 and its log on ttyS0, and every
-        # console that shows the screen would rotate the password again.
-        consoles = [ "tty1" ];
+        # Not ttyS0 and hvc0: the test driver's own shell and log run there.
+        consoles = [
+          "tty1"
+          "tty2"
+        ];
       };
     };
 
@@ -40,7 +45,7 @@
 
     with subtest("the settings file is the one the module generated"):
         settings = json.loads(installer.succeed("cat /etc/installer-env/config.json"))
-        assert settings["consoles"] == ["tty1"], settings
+        assert settings["consoles"] == ["tty1", "tty2"], settings
 
     with subtest("the tty1 autologin sets a password and the screen shows it"):
         installer.wait_until_succeeds(f"test -s {STATE_DIR}/state.json", timeout=120)
@@ -49,6 +54,13 @@
         assert secret is not None and secret["applied"], status
         assert secret["user"] == "root" and secret["words"] == 4, secret
         installer.wait_until_tty_matches("1", re.escape(secret["password"]))
+
+    with subtest("the login on a second console shows the same password"):
+        installer.send_key("alt-f2")
+        installer.wait_until_tty_matches("2", re.escape(secret["password"]))
+        second = json.loads(installer.succeed("installer-env status --json"))["password"]
+        assert second["generation"] == secret["generation"], (secret, second)
+        assert second["boot_id"] == installer.succeed("cat /proc/sys/kernel/random/boot_id").strip()
 
     with subtest("status --json is valid JSON with the stable keys"):
         again = json.loads(installer.succeed("installer-env status --json"))

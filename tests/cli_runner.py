@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 
 COMMAND = [sys.executable, "-m", "installer_env"]
 
@@ -34,11 +35,12 @@ def started_cli(
     stdin: int = subprocess.DEVNULL,
     stdout: int = subprocess.DEVNULL,
     stderr: int = subprocess.DEVNULL,
+    prefix: Sequence[str] = (),
 ) -> Iterator[subprocess.Popen[str]]:
     """A CLI process that may stay up (a screen), in a session of its own; on leaving, what still
     runs of its process group is stopped (SIGTERM, then SIGKILL)."""
     process = subprocess.Popen(
-        [*COMMAND, *args],
+        [*prefix, *COMMAND, *args],
         env=env,
         stdin=stdin,
         stdout=stdout,
@@ -56,3 +58,13 @@ def started_cli(
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+
+
+def console_login_prefix(directory: Path) -> list[str]:
+    """A prefix that runs a command as a console login's shell does: a program named `login`
+    starts a shell, which runs the command as its child (agetty -> login(1) -> bash -> command)."""
+    login = directory / "login"
+    # `; exit` keeps bash from exec'ing the command in place of the shell.
+    login.write_text('#!/bin/bash\nbash -c \'"$@"; exit $?\' shell "$@"\n')
+    login.chmod(0o755)
+    return [str(login)]

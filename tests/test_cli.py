@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cli_runner import run_cli, started_cli
+from cli_runner import console_login_prefix, run_cli, started_cli
 from conftest import MakeConfig
 from realssh import ThrowawayUser
 
@@ -21,7 +21,17 @@ from installer_env import rotation
 from installer_env.state import STATE_FILE, StateStore
 
 TOP_LEVEL_KEYS = {"schema", "hostname", "mdns_name", "password", "password_problem", "ssh"}
-PASSWORD_KEYS = {"password", "user", "words", "entropy_bits", "generation", "rotated_at", "applied", "note"}
+PASSWORD_KEYS = {
+    "password",
+    "user",
+    "words",
+    "entropy_bits",
+    "generation",
+    "rotated_at",
+    "applied",
+    "note",
+    "boot_id",
+}
 SSH_KEYS = {"installed", "running", "listening", "port", "host_keys", "problems"}
 HOST_KEY_KEYS = {"type", "bits", "fingerprint", "path"}
 
@@ -154,7 +164,7 @@ def terminal() -> Iterator[tuple[int, str]]:
 
 
 def test_login_acts_only_on_configured_consoles_and_never_over_ssh(
-    env: dict[str, str], terminal: tuple[int, str]
+    env: dict[str, str], terminal: tuple[int, str], tmp_path: Path
 ) -> None:
     tty, name = terminal
     state_file = _state_file(env)
@@ -174,9 +184,38 @@ def test_login_acts_only_on_configured_consoles_and_never_over_ssh(
         assert not state_file.exists(), why
         assert not state_file.parent.exists(), why
 
-    # The same terminal as a configured console does act: a password appears.
-    with started_cli(dict(env, INSTALLER_ENV_CONSOLES=f"tty1,{name}"), "login", stdin=tty) as process:
+    # The same terminal as a configured console, in a shell that login(1) started, does act: a
+    # password appears. Not in a shell that su, sudo or another shell started (see test_nixos_module).
+    console_env = dict(env, INSTALLER_ENV_CONSOLES=f"tty1,{name}")
+    with started_cli(console_env, "login", stdin=tty) as process:
+        assert process.wait(30) == 0, "a login shell not started by login(1)"
+    assert not state_file.exists()
+    with started_cli(console_env, "login", stdin=tty, prefix=console_login_prefix(tmp_path)) as process:
         assert _wait_for(state_file, process)
+
+
+def test_login_on_a_second_console_shows_the_same_password(
+    env: dict[str, str], terminal: tuple[int, str], tmp_path: Path
+) -> None:
+    """Two consoles of one boot log in one after the other: one password on both."""
+    tty, name = terminal
+    controller2, tty2 = pty.openpty()
+    try:
+        name2 = os.ttyname(tty2).removeprefix("/dev/")
+        console_env = dict(env, INSTALLER_ENV_CONSOLES=f"{name},{name2}")
+        passwords = []
+        for stdin in (tty, tty2):
+            with started_cli(
+                console_env, "login", stdin=stdin, prefix=console_login_prefix(tmp_path)
+            ) as process:
+                assert process.wait(60) == 0
+            state = json.loads(_state_file(env).read_text())["password"]
+            passwords.append((state["password"], state["generation"]))
+    finally:
+        os.close(tty2)
+        os.close(controller2)
+    assert passwords[0] == passwords[1]
+    assert passwords[0][1] == 1
 
 
 def test_login_over_ssh_ignores_even_a_broken_config(env: dict[str, str], tmp_path: Path) -> None:

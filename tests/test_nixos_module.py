@@ -3,7 +3,9 @@ live installer needs, over the installer profile's own settings.
 
 The evaluation runs `lib.evalModules` on nixos-module/default.nix plus tests/nixos/stubs.nix
 (declarations of the NixOS options the module sets, with NixOS's types), so it needs nixpkgs' `lib`
-directory but not nixpkgs: NIXPKGS_LIB names it (a nixpkgs or nixpkgs.lib checkout, or its lib/).
+directory but not nixpkgs: NIXPKGS_LIB names it (a nixpkgs or nixpkgs.lib checkout, or its lib/);
+without it, `<nixpkgs/lib>` on NIX_PATH is used when there is one. No Debian, PyPI or npm package
+ships nixpkgs' lib, so on a machine with none of these the evaluation tests skip and say so.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 EVAL_NIX = ROOT / "tests" / "nixos" / "eval.nix"
 FLAKE_OUTPUTS_NIX = ROOT / "tests" / "nixos" / "flake_outputs.nix"
 VM_TEST_NIX = ROOT / "nixos-module" / "test.nix"
+LOGIN_HOOK_NIX = ROOT / "nixos-module" / "login-hook.nix"
 CONFIG_FIELDS = {f.name for f in dataclasses.fields(Config)}
 # What nixos-module/ promises: the module, the package, two images, the VM test; and the flake.
 DELIVERED_NIX = {
@@ -36,17 +39,29 @@ DELIVERED_NIX = {
     "nixos-module/iso.nix",
     "nixos-module/netboot.nix",
     "nixos-module/test.nix",
+    "nixos-module/login-hook.nix",
 }
 
-# What nixpkgs' installer profile (installation-device.nix, older and current releases together)
-# sets that the module has to win against.
+# What nixpkgs' installer profile (nixos/modules/profiles/installation-device.nix, which
+# installation-cd-minimal.nix and netboot-minimal.nix import; older and current releases together)
+# sets that the module has to win against or live with, at the priorities it sets them.
 INSTALLER_PROFILE = """{ lib, ... }: {
+  system.nixos.variant_id = lib.mkDefault "installer";
   services.getty.autologinUser = "nixos";
+  services.getty.helpLine = ''
+    The "nixos" and "root" accounts have empty passwords.
+
+    To log in over ssh you must set a password for either "nixos" or "root"
+    with `passwd` (prefix with `sudo` for "root"), or add your public key to
+    /home/nixos/.ssh/authorized_keys or /root/.ssh/authorized_keys.
+
+    To set up a wireless connection, run `nmtui`.
+  '';
+  services.openssh.enable = lib.mkDefault true;
+  services.openssh.settings.PermitRootLogin = lib.mkDefault "yes";
   networking.networkmanager.enable = true;
   networking.wireless.enable = lib.mkDefault true;
   systemd.services.sshd.wantedBy = lib.mkOverride 50 [ ];
-  services.openssh.settings.PermitRootLogin = "yes";
-  system.nixos.variant_id = lib.mkDefault "installer";
 }"""
 
 
@@ -86,13 +101,30 @@ def run_nix_instantiate(
     )
 
 
+NO_NIXPKGS_LIB = (
+    "nixpkgs' lib is not on this machine (no NIXPKGS_LIB, no <nixpkgs/lib> on NIX_PATH), and no "
+    "Debian, PyPI or npm package ships it: the NixOS module is parsed but not evaluated. Set "
+    "NIXPKGS_LIB to the lib/ of a nixpkgs or nixpkgs.lib checkout to evaluate it"
+)
+
+
+def _nixpkgs_lib_on_nix_path() -> str | None:
+    if not os.environ.get("NIX_PATH"):
+        return None
+    result = subprocess.run(
+        [_nix_instantiate(), "--find-file", "nixpkgs/lib"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    return result.stdout.strip() or None if result.returncode == 0 else None
+
+
 def _nixpkgs_lib() -> Path:
-    raw = os.environ.get("NIXPKGS_LIB")
+    raw = os.environ.get("NIXPKGS_LIB") or _nixpkgs_lib_on_nix_path()
     if not raw:
-        pytest.skip(
-            "NIXPKGS_LIB is not set: point it at nixpkgs' lib/ directory (from a nixpkgs or "
-            "nixpkgs.lib checkout) to evaluate the NixOS module"
-        )
+        pytest.skip(NO_NIXPKGS_LIB)
     path = Path(raw)
     if (path / "lib" / "default.nix").is_file():
         path = path / "lib"
@@ -132,7 +164,8 @@ def evaluate(tmp_path: Path, package_dir: Path, extra: str = "{ }") -> dict[str,
 
 
 def _with_profile(body: str) -> str:
-    return INSTALLER_PROFILE.rstrip().removesuffix("}") + "  " + body + "\n}"
+    """A user's configuration `body` (a module body) next to the installer profile."""
+    return f"{{ lib, ... }}: {{\n  imports = [ ({INSTALLER_PROFILE}) ];\n  {body}\n}}"
 
 
 def settings_of(evaluated: dict[str, Any]) -> dict[str, Any]:
@@ -260,6 +293,7 @@ def test_a_live_installer_over_the_installer_profile(tmp_path: Path, fake_packag
     assert evaluated["tempAddresses"] == "disabled"
     # Consoles: root, not the profile's "nixos", and a font with the CP437 blocks, set early.
     assert evaluated["autologinUser"] == "root"
+    assert "installer-env screen" in evaluated["issue"]
     assert evaluated["console"] == {"font": "default8x16", "earlySetup": True}
     assert "installer-env login" in evaluated["loginShellInit"]
     avahi = evaluated["avahi"]
@@ -267,6 +301,124 @@ def test_a_live_installer_over_the_installer_profile(tmp_path: Path, fake_packag
     assert avahi["nssmdns4"] is True
     assert avahi["publish"] == {"enable": True, "addresses": True}
     assert "installer-env" in evaluated["systemPackages"]
+
+
+def test_without_an_installer_profile_the_build_fails_and_says_how(
+    tmp_path: Path, fake_package: Path
+) -> None:
+    """Importing the module must not turn an ordinary system into a "live installer"."""
+    evaluated = evaluate(tmp_path, fake_package)
+    assert evaluated["variantId"] is None, "the module set system.nixos.variant_id itself"
+    [message] = evaluated["failedAssertions"]
+    assert "not one" in message
+    assert "variant_id = null" in message
+    assert "installation-cd-minimal.nix" in message
+    assert 'system.nixos.variant_id = "installer"' in message
+    # An image of one's own that says it is an installer passes.
+    own = evaluate(tmp_path, fake_package, '{ system.nixos.variant_id = "installer"; }')
+    assert own["failedAssertions"] == []
+
+
+def _failures(evaluated: dict[str, Any]) -> str:
+    return "\n".join(evaluated["failedAssertions"])
+
+
+@pytest.mark.parametrize(
+    ("setting", "words"),
+    [
+        ("services.openssh.settings.PasswordAuthentication = false;", "password cannot log in"),
+        ("services.openssh.settings.PasswordAuthentication = null;", "password cannot log in"),
+        ('services.openssh.settings.PermitRootLogin = "prohibit-password";', "root cannot log in"),
+        ("services.openssh.enable = false;", "services.openssh.enable = false"),
+        ('services.getty.autologinUser = lib.mkForce "nixos";', "whose shell cannot set root's password"),
+        ("networking.networkmanager.enable = lib.mkForce true;", "two daemons would fight"),
+    ],
+)
+def test_a_users_own_setting_wins_and_the_module_says_what_breaks(
+    tmp_path: Path, fake_package: Path, setting: str, words: str
+) -> None:
+    """Ordinary hardening evaluates (no "conflicting definition values") and then fails with
+    the module's own words for what would not work."""
+    evaluated = evaluate(tmp_path, fake_package, _with_profile(setting))
+    assert words in _failures(evaluated), _failures(evaluated)
+    assert len(evaluated["failedAssertions"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("setting", "check"),
+    [
+        # Without PAM, sshd checks passwords itself; its default (null: no line) is yes.
+        (
+            "services.openssh.settings = { UsePAM = false; PasswordAuthentication = null; };",
+            lambda e: e["openssh"]["settings"]["UsePAM"] is False,
+        ),
+        # Settings that agree with the module's are fine at any priority.
+        (
+            'services.openssh.settings = { PermitRootLogin = "yes"; PasswordAuthentication = true; };',
+            lambda e: e["openssh"]["settings"]["PermitRootLogin"] == "yes",
+        ),
+        ('console.font = "ter-v16n";', lambda e: e["console"] == {"font": "ter-v16n", "earlySetup": True}),
+        ("console.earlySetup = false;", lambda e: e["console"]["earlySetup"] is False),
+        ("services.getty.autologinUser = lib.mkForce null;", lambda e: e["autologinUser"] is None),
+        ('services.getty.autologinUser = lib.mkForce "root";', lambda e: e["autologinUser"] == "root"),
+        ("services.avahi.enable = false;", lambda e: e["avahi"]["enable"] is False),
+        ("services.tor.client.enable = false;", lambda e: e["tor"]["client"]["enable"] is False),
+        ('networking.tempAddresses = "default";', lambda e: e["tempAddresses"] == "default"),
+        (
+            'services.getty.helpLine = lib.mkForce "Our own words.";',
+            lambda e: "Our own words." in e["issue"] and "installer-env" not in e["issue"],
+        ),
+    ],
+)
+def test_a_users_own_choice_that_works_wins_quietly(
+    tmp_path: Path, fake_package: Path, setting: str, check: Any
+) -> None:
+    evaluated = evaluate(tmp_path, fake_package, _with_profile(setting))
+    assert evaluated["failedAssertions"] == []
+    assert check(evaluated), setting
+
+
+def test_other_modules_defaults_do_not_conflict(tmp_path: Path, fake_package: Path) -> None:
+    """A hardening module's mkDefault loses to the module's choice instead of conflicting."""
+    evaluated = evaluate(
+        tmp_path,
+        fake_package,
+        _with_profile(
+            """services.openssh.settings.PasswordAuthentication = lib.mkDefault false;
+  services.openssh.settings.PermitRootLogin = lib.mkDefault "no";
+  console.font = lib.mkDefault "Lat2-Terminus16";
+  networking.tempAddresses = lib.mkDefault "enabled";
+  services.tor.settings.CookieAuthentication = lib.mkDefault false;"""
+        ),
+    )
+    assert evaluated["failedAssertions"] == []
+    assert evaluated["openssh"]["settings"]["PasswordAuthentication"] is True
+    assert evaluated["openssh"]["settings"]["PermitRootLogin"] == "yes"
+    assert evaluated["console"]["font"] == "default8x16"
+    assert evaluated["tempAddresses"] == "disabled"
+    assert evaluated["tor"]["settings"]["CookieAuthentication"] is True
+
+
+def test_issue_tells_what_is_true_on_this_image(tmp_path: Path, fake_package: Path) -> None:
+    issue = evaluate(tmp_path, fake_package, INSTALLER_PROFILE)["issue"]
+    assert "nmtui" not in issue
+    assert "wpa_cli" not in issue
+    assert not re.search(r"\bnixos\b", issue), issue
+    assert "empty password" not in issue
+    assert "installer-env screen" in issue
+    assert "iwctl" in issue
+    assert "`w`" in issue
+    assert "torify ssh root@" in issue
+    assert "tty1, ttyS0, hvc0" in issue
+
+    quiet = evaluate(
+        tmp_path,
+        fake_package,
+        _with_profile("services.installer-env = { tor.enable = false; wifi.enable = false; };"),
+    )["issue"]
+    assert "iwctl" not in quiet
+    assert "torify" not in quiet
+    assert "installer-env screen" in quiet
 
 
 def test_another_os_release_variant_fails_the_build(tmp_path: Path, fake_package: Path) -> None:
@@ -301,37 +453,84 @@ def test_disabled_module_changes_nothing(tmp_path: Path, fake_package: Path) -> 
     assert evaluated["systemPackages"] == []
 
 
-def _run_login_hook(tmp_path: Path, hook: str, tty: str, **env: str) -> subprocess.CompletedProcess[str]:
-    """Source the generated hook in bash as /etc/profile would, with `tty` answering `tty`."""
-    fake_bin = tmp_path / "fake-bin"
-    fake_bin.mkdir(exist_ok=True)
-    fake_tty = fake_bin / "tty"
-    fake_tty.write_text(f"#!/bin/sh\necho {tty}\n")
-    fake_tty.chmod(fake_tty.stat().st_mode | stat.S_IXUSR)
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("SSH_")}
-    clean.update(env, PATH=f"{fake_bin}:{os.environ['PATH']}")
-    return subprocess.run(
-        ["bash", "-c", hook + "\necho shell-continues"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env=clean,
-        check=False,
-    )
+class LoginHook:
+    """The generated /etc/profile hook, sourced by a login shell that one of several programs
+    started, with `tty` (a fake on PATH) naming the console. The fake package records its
+    arguments in `calls`."""
+
+    def __init__(self, tmp_path: Path, text: str) -> None:
+        self.dir = tmp_path
+        self.calls = tmp_path / "calls"
+        self.file = tmp_path / "hook.sh"
+        self.file.write_text(text)
+        self.bin = tmp_path / "fake-bin"
+        self.bin.mkdir(exist_ok=True)
+        # What login(1) is for the hook: a program named `login` that starts the shell and waits.
+        self.login = tmp_path / "login"
+        self.login.write_text('#!/bin/bash\nbash "$@"\nexit $?\n')
+        self.login.chmod(0o755)
+
+    def run(self, tty: str, via: str = "login", **env: str) -> subprocess.CompletedProcess[str]:
+        fake_tty = self.bin / "tty"
+        fake_tty.write_text(f"#!/bin/sh\necho {tty}\n")
+        fake_tty.chmod(fake_tty.stat().st_mode | stat.S_IXUSR)
+        # The shell under test: PATH set again after any /etc/profile, then the hook, then a mark
+        # that the shell went on.
+        body = f'PATH="{self.bin}:$PATH"; . "{self.file}"; echo shell-continues'
+        starts = {
+            "login": [str(self.login), "-c", body],
+            # A login shell typed in the console's shell (its parent is that shell).
+            "bash -l": [str(self.login), "-c", f"bash --noprofile -l -c {_sh_quote(body)}; exit $?"],
+            # `su -` to root from the console's shell: su starts the login shell.
+            "su -": [str(self.login), "-c", f"su - root -c {_sh_quote(body)}; exit $?"],
+        }
+        clean = {k: v for k, v in os.environ.items() if not k.startswith("SSH_")}
+        clean.update(env)
+        return subprocess.run(starts[via], capture_output=True, text=True, timeout=60, env=clean, check=False)
+
+    def take_calls(self) -> list[str]:
+        if not self.calls.exists():
+            return []
+        calls = self.calls.read_text().splitlines()
+        self.calls.unlink()
+        return calls
 
 
-def test_login_hook_runs_the_screen_on_consoles_only(tmp_path: Path, fake_package: Path) -> None:
-    hook = evaluate(tmp_path, fake_package)["loginShellInit"]
-    calls = tmp_path / "calls"
+def _sh_quote(text: str) -> str:
+    return "'" + text.replace("'", "'\\''") + "'"
 
-    on_console = _run_login_hook(tmp_path, hook, "/dev/ttyS0")
-    assert calls.read_text() == "login\n"
+
+def generate_login_hook(tmp_path: Path, consoles: list[str], program: str) -> str:
+    """nixos-module/login-hook.nix with these arguments: builtins only, so no nixpkgs needed."""
+    args = json.dumps({"consoles": consoles, "program": program})
+    expr = f"import {LOGIN_HOOK_NIX} (builtins.fromJSON {json.dumps(args)})"
+    result = run_nix_instantiate(tmp_path, *EVAL, "--expr", expr)
+    assert result.returncode == 0, result.stderr
+    text = json.loads(result.stdout)
+    assert isinstance(text, str)
+    return text
+
+
+@pytest.fixture
+def login_hook(tmp_path: Path, fake_package: Path) -> LoginHook:
+    program = str(fake_package / "bin" / "installer-env")
+    return LoginHook(tmp_path, generate_login_hook(tmp_path, ["tty1", "ttyS0", "hvc0"], program))
+
+
+def test_the_module_installs_the_login_hook(tmp_path: Path, fake_package: Path) -> None:
+    evaluated = evaluate(tmp_path, fake_package)
+    program = str(fake_package / "bin" / "installer-env")
+    assert evaluated["loginShellInit"] == generate_login_hook(tmp_path, ["tty1", "ttyS0", "hvc0"], program)
+
+
+def test_login_hook_runs_the_screen_on_consoles_only(login_hook: LoginHook) -> None:
+    on_console = login_hook.run("/dev/ttyS0")
+    assert login_hook.take_calls() == ["login"]
     # The fake exits 7: the shell says so and goes on.
     assert on_console.returncode == 0
     assert on_console.stdout.strip() == "shell-continues"
     assert "exit status 7" in on_console.stderr
 
-    calls.unlink()
     for tty, env in [
         ("/dev/tty2", {}),
         ("/dev/pts/3", {}),
@@ -339,9 +538,35 @@ def test_login_hook_runs_the_screen_on_consoles_only(tmp_path: Path, fake_packag
         ("/dev/tty1", {"SSH_CONNECTION": "192.0.2.7 50000 192.0.2.5 22"}),
         ("/dev/tty1", {"SSH_TTY": "/dev/tty1"}),
     ]:
-        result = _run_login_hook(tmp_path, hook, tty, **env)
+        result = login_hook.run(tty, **env)
         assert result.stdout.strip() == "shell-continues", (tty, env, result.stderr)
-        assert not calls.exists(), f"the screen ran on {tty} with {env}"
+        assert login_hook.take_calls() == [], f"the screen ran on {tty} with {env}"
+
+
+def test_login_hook_only_for_the_shell_login_started(login_hook: LoginHook) -> None:
+    """`bash -l` on tty1 is a login shell too, but a shell started it: no screen, no password."""
+    nested = login_hook.run("/dev/tty1", via="bash -l")
+    assert nested.stdout.strip() == "shell-continues", nested.stderr
+    assert login_hook.take_calls() == []
+    # The same shell started by login does run it: the check above can fail.
+    login_hook.run("/dev/tty1")
+    assert login_hook.take_calls() == ["login"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("su"), reason="`su - root` needs root and su")
+def test_login_hook_not_for_su(login_hook: LoginHook) -> None:
+    result = login_hook.run("/dev/tty1", via="su -")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "shell-continues", result.stderr
+    assert login_hook.take_calls() == []
+
+
+def test_login_hook_on_a_second_console_asks_for_the_same_screen(login_hook: LoginHook) -> None:
+    """Each console's login runs `installer-env login`; the tool makes the password on the first
+    one of a boot and shows the same on the others (test_rotation: one password per boot)."""
+    login_hook.run("/dev/tty1")
+    login_hook.run("/dev/ttyS0")
+    assert login_hook.take_calls() == ["login", "login"]
 
 
 def test_flake_exposes_package_module_images_and_checks(tmp_path: Path) -> None:
@@ -377,3 +602,11 @@ def test_vm_test_script_compiles_and_looks_where_the_tool_writes(tmp_path: Path)
     config = Config()
     assert Path(state_dir.group(1)) == config.state_dir
     assert config.state_dir / onion_key.group(1) == tor.key_path(config)
+
+
+def test_vm_test_machine_passes_the_modules_assertions(tmp_path: Path, fake_package: Path) -> None:
+    """The VM test's installer node, evaluated here, is an installer the module accepts."""
+    evaluated = evaluate(tmp_path, fake_package, f"(import {VM_TEST_NIX}).nodes.installer")
+    assert evaluated["failedAssertions"] == []
+    assert evaluated["variantId"] == "installer"
+    assert settings_of(evaluated)["consoles"] == ["tty1", "tty2"]

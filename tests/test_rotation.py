@@ -7,6 +7,7 @@ import json
 import multiprocessing
 import multiprocessing.synchronize
 import os
+import re
 import shutil
 import stat
 import time
@@ -105,12 +106,104 @@ def test_demo_never_applies(
     assert store.read() == state
 
 
-def test_rotate_on_login_off_keeps_the_current_password(make_config: MakeConfig) -> None:
-    config = make_config(rotate_on_login=False)
+def test_boot_id_is_the_kernels(tmp_path: Path) -> None:
+    real = rotation.boot_id()
+    assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", real)
+    assert rotation.boot_id() == real  # stable within this boot
+    assert rotation.boot_id(tmp_path / "missing") == ""
+
+
+def test_logins_of_one_boot_share_one_password(
+    make_config: MakeConfig, throwaway_user: ThrowawayUser, os_release_installer: Path
+) -> None:
+    """tty1, then ttyS0, then tty1 again after a logout: one password, set once."""
+    config = make_config(password_user=throwaway_user.name, os_release=os_release_installer)
     store = StateStore(config.state_dir)
-    first = rotation.on_login(config, store)
-    assert rotation.on_login(config, store) == first
-    assert rotation.on_login(make_config(rotate_on_login=True), store).generation == 2
+    first = rotation.on_login(config, store, this_boot="boot-a")
+    assert first.applied
+    assert first.boot_id == "boot-a"
+    shadow = throwaway_user.shadow_hash()
+    for _console in ("ttyS0", "tty1"):
+        assert rotation.on_login(config, store, this_boot="boot-a") == first
+    assert throwaway_user.shadow_hash() == shadow, "a later login set the password again"
+
+    # A person asks for a new one (`n`, rotate-password): later logins keep that one.
+    asked = rotation.rotate(config, store, require_apply=True)
+    assert asked.password != first.password
+    assert asked.generation == 2
+    assert rotation.on_login(config, store, this_boot=asked.boot_id) == asked
+
+
+def test_the_first_login_of_the_next_boot_makes_a_new_password(make_config: MakeConfig) -> None:
+    config = make_config()  # a state directory that outlives the boot
+    store = StateStore(config.state_dir)
+    before = rotation.on_login(config, store, this_boot="boot-a")
+    after = rotation.on_login(config, store, this_boot="boot-b")
+    assert after.password != before.password
+    assert (after.generation, after.boot_id) == (2, "boot-b")
+    assert rotation.on_login(config, store, this_boot="boot-b") == after
+
+
+def test_rotate_on_login_off_keeps_the_password_across_boots(
+    make_config: MakeConfig, throwaway_user: ThrowawayUser, os_release_installer: Path
+) -> None:
+    config = make_config(
+        password_user=throwaway_user.name, os_release=os_release_installer, rotate_on_login=False
+    )
+    store = StateStore(config.state_dir)
+    first = rotation.on_login(config, store, this_boot="boot-a")
+    assert rotation.on_login(config, store, this_boot="boot-a") == first
+    shadow = throwaway_user.shadow_hash()
+    # The next boot starts without it (a live system's /etc/shadow is new): it is set again.
+    kept = rotation.on_login(config, store, this_boot="boot-b")
+    assert (kept.password, kept.generation, kept.rotated_at) == (
+        first.password,
+        first.generation,
+        first.rotated_at,
+    )
+    assert kept.boot_id == "boot-b"
+    assert kept.applied
+    assert throwaway_user.shadow_hash() != shadow  # chpasswd ran again (a new salt)
+
+
+def test_a_login_after_the_machine_became_an_installer_applies(
+    make_config: MakeConfig, throwaway_user: ThrowawayUser, os_release_installer: Path
+) -> None:
+    """A password shown as "not applied" is not reused once it may be applied."""
+    config = make_config(password_user=throwaway_user.name)  # a Debian os-release
+    store = StateStore(config.state_dir)
+    shown = rotation.on_login(config, store, this_boot="boot-a")
+    assert not shown.applied
+    installer = make_config(password_user=throwaway_user.name, os_release=os_release_installer)
+    applied = rotation.on_login(installer, store, this_boot="boot-a")
+    assert applied.applied
+    assert applied.generation == 2
+
+
+def _login_at_once(config: Config, barrier: multiprocessing.synchronize.Barrier, out: Path) -> None:
+    barrier.wait(30)
+    state = rotation.on_login(config, StateStore(config.state_dir), this_boot="boot-a")
+    out.write_text(json.dumps([state.password, state.generation]))
+
+
+def test_consoles_logging_in_at_once_converge(
+    make_config: MakeConfig, throwaway_user: ThrowawayUser, os_release_installer: Path, tmp_path: Path
+) -> None:
+    """The autologins of tty1, ttyS0 and hvc0 at boot: one password, one chpasswd."""
+    config = make_config(password_user=throwaway_user.name, os_release=os_release_installer)
+    context = multiprocessing.get_context("fork")
+    barrier = context.Barrier(3)
+    outputs = [tmp_path / f"login-{i}.json" for i in range(3)]
+    workers = [context.Process(target=_login_at_once, args=(config, barrier, out)) for out in outputs]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(120)
+        assert worker.exitcode == 0
+    results = {tuple(json.loads(out.read_text())) for out in outputs}
+    assert len(results) == 1
+    [(_password, generation)] = results
+    assert generation == 1
 
 
 def _rotate_many(config: Config, barrier: multiprocessing.synchronize.Barrier, times: int, out: Path) -> None:

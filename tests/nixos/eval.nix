@@ -44,6 +44,7 @@ in
   sshdWantedBy = config.systemd.services.sshd.wantedBy or null;
   inherit (config.networking) wireless networkmanager useDHCP tempAddresses;
   autologinUser = config.services.getty.autologinUser;
+  issue = config.environment.etc.issue.text;
   loginShellInit = config.programs.bash.loginShellInit;
   inherit (config) console;
   systemPackages = map (p: p.name) config.environment.systemPackages;
