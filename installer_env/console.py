@@ -27,6 +27,8 @@ RETURN_HINT = "Type installer-env screen to return to the installer screen."
 # Set for the shell the screen opens (key s), so that shell's login hook does not start a second
 # screen inside the first.
 NESTED_ENV = "INSTALLER_ENV_NESTED"
+CLEAR_HIDE_CURSOR = "\x1b[H\x1b[2J\x1b[?25l"
+SHOW_CURSOR = "\x1b[?25h"
 
 
 class View(enum.StrEnum):
@@ -105,19 +107,42 @@ def show(
     return _screen(config, store, first_snapshot)
 
 
-def _screen(config: Config, store: StateStore, first_snapshot: Callable[[], Snapshot]) -> int:
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        first = pool.submit(first_snapshot)
-        from installer_env.ui.app import InstallerApp
+def early_text_wanted(environ: Mapping[str, str]) -> bool:
+    """On the Linux VT (a real console: possibly an old laptop or a small board), where importing
+    textual and laying out the first frame can take many seconds."""
+    return environ.get("TERM", "") == "linux"
 
-        session = Session(first.result())
-    app = InstallerApp(config, store, session)
+
+def early_text(snap: Snapshot) -> str:
+    """The password and the ssh logins as plain text on a cleared console, cursor hidden. The VT
+    has no alternate screen: the screen's first frame paints every cell over it."""
+    return CLEAR_HIDE_CURSOR + status.essentials(snap) + "\nStarting the installer screen...\n"
+
+
+def _screen(config: Config, store: StateStore, first_snapshot: Callable[[], Snapshot]) -> int:
+    early = early_text_wanted(os.environ)
     try:
-        app.run()
-    except Exception as e:  # the app restores the terminal itself; this is the last net
-        print(f"installer-env: the screen stopped: {e}", file=sys.stderr)
-        code = 1
-    else:
-        code = app.return_code or 0
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            first = pool.submit(first_snapshot)
+            if early:
+                # The text needs the snapshot's addresses; textual's import would only slow it down
+                # (one interpreter lock), so it starts once the text is out.
+                sys.stdout.write(early_text(first.result()))
+                sys.stdout.flush()
+            from installer_env.ui.app import InstallerApp
+
+            session = Session(first.result())
+        app = InstallerApp(config, store, session)
+        try:
+            app.run()
+        except Exception as e:  # the app restores the terminal itself; this is the last net
+            print(f"installer-env: the screen stopped: {e}", file=sys.stderr)
+            code = 1
+        else:
+            code = app.return_code or 0
+    finally:
+        if early:  # Textual shows the cursor when it stops; not if it never started
+            sys.stdout.write(SHOW_CURSOR)
+            sys.stdout.flush()
     print(RETURN_HINT)
     return code

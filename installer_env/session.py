@@ -12,6 +12,7 @@ import dataclasses
 import logging
 import socket
 from collections.abc import AsyncGenerator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,16 +47,20 @@ def collect(config: Config, store: StateStore) -> Snapshot:
     """Everything at once, for one-shot views such as `status`."""
     state, problem = read_password(store)
     name = socket.gethostname()
-    return Snapshot(
-        hostname=name,
-        mdns_name=f"{name}.local" if config.mdns else None,
-        password=state,
-        password_problem=problem,
-        ssh=sshd.status(config),
-        network=network.read(),
-        wifi=wifi.read_status() if config.wifi_enabled else None,
-        tor=tor.status(config) if config.tor_enabled else None,
-    )
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="collect-sshd") as pool:
+        # `sshd -T` is another process: it runs while this thread reads netlink.
+        ssh = pool.submit(sshd.status, config)
+        net = network.read()
+        return Snapshot(
+            hostname=name,
+            mdns_name=f"{name}.local" if config.mdns else None,
+            password=state,
+            password_problem=problem,
+            ssh=ssh.result(),
+            network=net,
+            wifi=wifi.read_status() if config.wifi_enabled else None,
+            tor=tor.status(config) if config.tor_enabled else None,
+        )
 
 
 class Session:

@@ -238,13 +238,26 @@ def _login_lines(snap: Snapshot, user: str) -> list[str]:
     return _labelled("Log in with:", [f"ssh {port}{user}@{host}" for host in hosts])
 
 
-def to_text(snap: Snapshot) -> str:
+def essentials(snap: Snapshot) -> str:
+    """The title, the password and the ssh logins: what a person at the console waits for, written
+    on a slow VT before the screen is ready (see console.py)."""
+    pw = snap.password
+    user = literal(pw.user) if pw else "root"
+    lines = [_title(snap), "", *_password_lines(snap), "", *_login_lines(snap, user)]
+    return "\n".join(lines) + "\n"
+
+
+def _title(snap: Snapshot) -> str:
     name = literal(snap.hostname)
     if snap.mdns_name:
         name += f" ({literal(snap.mdns_name)})"
+    return f"installer-env on {name}"
+
+
+def to_text(snap: Snapshot) -> str:
     pw = snap.password
     user = literal(pw.user) if pw else "root"
-    lines = [f"installer-env on {name}", ""]
+    lines = [_title(snap), ""]
     lines += _password_lines(snap)
     lines += _ssh_lines(snap)
     lines += _network_lines(snap)
