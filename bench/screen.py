@@ -1,6 +1,6 @@
 """The console screen's costs, next to the baseline that polls `ip -j addr` every 2 s and reprints.
 
-Run as root from the checkout: .venv/bin/python bench/screen.py [--idle-seconds 60]
+Run as root from the checkout: .venv/bin/python bench/screen.py [--idle-seconds 60] [--startup-only]
 
 - exec to first frame with the QR code: `installer-env demo` on a pty (100x37, TERM=linux) until
   the first half-block glyph arrives; median of several runs
@@ -14,8 +14,10 @@ Run as root from the checkout: .venv/bin/python bench/screen.py [--idle-seconds 
 Every figure is also given as a ratio to a reference measured in the same run, since absolute times
 differ two- to three-fold between machines of one kind:
 - first frame / wall time of `python -c "import textual.app"` (same venv);
+- exec to the password and ssh lines (written before textual is imported on TERM=linux) / first frame;
 - idle RSS / peak RSS of that same `import textual.app` process;
-- `installer-env status` (tor and Wi-Fi off) / a one-shot of the `ip -j addr` baseline;
+- `installer-env status` (tor and Wi-Fi off) / a one-shot of the `ip -j addr` baseline, in wall
+  time and in CPU time (user+system: less sensitive to a busy machine);
 - idle CPU (tor and Wi-Fi off; then tor on with its own tor and Wi-Fi on) / the 2-s `ip` poll baseline.
 
 Nothing is applied: the demo never sets a password and its state lives in a temp dir.
@@ -38,11 +40,14 @@ import tempfile
 import termios
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 NETNS = f"ie-bench-{os.getpid()}"
 QR_GLYPHS = ("▀".encode(), "▄".encode())
+EARLY_LOGINS = b"Log in with:"  # the last part of the early text (console.early_text)
+TEXTUAL_STARTS = b"\x1b[?1049h"  # the first thing Textual's driver writes
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -116,6 +121,8 @@ def screen_env(tmp: Path, services: bool = False) -> dict[str, str]:
         "INSTALLER_ENV_CONFIG": str(tmp / "config.json"),
         "INSTALLER_ENV_TOR_ENABLED": "1" if services else "0",
         "INSTALLER_ENV_WIFI_ENABLED": "1" if services else "0",
+        # To measure another tree of the project with this venv (e.g. an older commit, exported).
+        **({"PYTHONPATH": os.environ["PYTHONPATH"]} if os.environ.get("PYTHONPATH") else {}),
     }
 
 
@@ -123,17 +130,24 @@ def screen_argv(tmp: Path) -> list[str]:
     return [str(ROOT / ".venv/bin/installer-env"), "demo", "--state-dir", str(tmp / "state")]
 
 
-def first_frame(argv: Sequence[str], env: dict[str, str], ready: Sequence[bytes], runs: int) -> list[float]:
-    times = []
+def first_frame(
+    argv: Sequence[str], env: dict[str, str], ready: Sequence[bytes], runs: int
+) -> tuple[list[float], list[float]]:
+    """Seconds from exec to the early text's last line (the logins, on TERM=linux) and to the
+    first frame with the QR code, one of each per run."""
+    early, frames = [], []
     for _ in range(runs):
         proc = PtyProcess(argv, env)
         try:
+            seen = proc.read_until([EARLY_LOGINS], timeout=20)
             seconds = proc.read_until(ready, timeout=20)
             if seconds is not None:
-                times.append(seconds)
+                frames.append(seconds)
+                if seen is not None and proc.output.find(EARLY_LOGINS) < proc.output.find(TEXTUAL_STARTS):
+                    early.append(seen)
         finally:
             proc.close()
-    return times
+    return early, frames
 
 
 def idle(
@@ -200,16 +214,35 @@ def summary(values: list[float], unit: str, scale: float = 1.0) -> str:
     return f"median {median:.3f} {unit}, max {worst:.3f} {unit} ({len(values)} runs)"
 
 
-def one_shot(argv: Sequence[str], env: dict[str, str], runs: int) -> tuple[list[float], float]:
-    """Wall times of a command run to its end, and the largest peak RSS (MiB) of those runs."""
-    times, peak = [], 0.0
+@dataclass
+class OneShot:
+    wall: list[float]  # seconds per run
+    cpu: list[float]  # user + system seconds per run (the process and its children)
+    peak_rss: float  # MiB, the largest of the runs
+
+    @property
+    def wall_s(self) -> float:
+        return statistics.median(self.wall)
+
+    @property
+    def cpu_s(self) -> float:
+        return statistics.median(self.cpu)
+
+
+def one_shot(argv: Sequence[str], env: dict[str, str], runs: int) -> OneShot:
+    """Wall and CPU times of a command run to its end, and the largest peak RSS of those runs.
+    CPU time is less sensitive to a busy machine than wall time."""
+    result = OneShot([], [], 0.0)
     for _ in range(runs):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
-        times.append(time.perf_counter() - start)
+        result.wall.append(time.perf_counter() - start)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        result.cpu.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
         # RUSAGE_CHILDREN is the largest of all children so far: the reference runs come first.
-        peak = max(peak, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
-    return times, peak
+        result.peak_rss = max(result.peak_rss, after.ru_maxrss / 1024)
+    return result
 
 
 def ratio(value: float, reference: float) -> str:
@@ -220,79 +253,104 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--idle-seconds", type=float, default=60)
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument(
+        "--startup-only", action="store_true", help="only the references, status, early text and first frame"
+    )
     args = parser.parse_args()
     if shutil.which("ip") is None:
         print("needs iproute2 (ip)", file=sys.stderr)
         return 2
     baseline = [sys.executable, str(ROOT / "bench/ip_poll_baseline.py")]
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; {os.cpu_count()} CPUs")
     with tempfile.TemporaryDirectory(prefix="installer-env-bench-") as tmp_name:
         tmp = Path(tmp_name)
         env = screen_env(tmp)
         # The references, measured first (their peak RSS is read before anything larger runs).
-        textual_times, textual_rss = one_shot([sys.executable, "-c", "import textual.app"], env, args.runs)
-        ip_times, _ = one_shot([*baseline, "--once"], env, args.runs)
-        textual_s, ip_s = statistics.median(textual_times), statistics.median(ip_times)
+        textual = one_shot([sys.executable, "-c", "import textual.app"], env, args.runs)
+        ip = one_shot([*baseline, "--once"], env, args.runs)
         print(
-            f"reference `import textual.app`: {summary(textual_times, 's')}, peak RSS {textual_rss:.1f} MiB"
+            f"reference `import textual.app`: {summary(textual.wall, 's')}, CPU {textual.cpu_s:.3f} s,"
+            f" peak RSS {textual.peak_rss:.1f} MiB"
         )
-        print(f"reference one-shot `ip -j addr` script: {summary(ip_times, 's')}")
+        print(f"reference one-shot `ip -j addr` script: {summary(ip.wall, 's')}, CPU {ip.cpu_s:.3f} s")
 
         status_argv = [str(ROOT / ".venv/bin/installer-env"), "status", "--state-dir", str(tmp / "state")]
-        status_times, _ = one_shot(status_argv, env, args.runs)
-        frames = first_frame(screen_argv(tmp), env, QR_GLYPHS, args.runs)
-        rss, cpu, on_cpu = idle(screen_argv(tmp), env, QR_GLYPHS, args.idle_seconds)
-        base_rss, base_cpu, _ = idle(baseline, env, [b"ssh root@"], args.idle_seconds)
-        _, cpu_services, on_cpu_services = idle(
-            screen_argv(tmp), screen_env(tmp, services=True), QR_GLYPHS, args.idle_seconds
-        )
+        status = one_shot(status_argv, env, args.runs)
+        early, frames = first_frame(screen_argv(tmp), env, QR_GLYPHS, args.runs)
         frame_s = statistics.median(frames) if frames else float("nan")
+        early_s = statistics.median(early) if early else float("nan")
         rows = [
             (
                 "exec to first frame with the QR code / import textual.app",
-                f"{frame_s:.3f} s / {textual_s:.3f} s",
-                ratio(frame_s, textual_s),
+                f"{frame_s:.3f} s / {textual.wall_s:.3f} s",
+                ratio(frame_s, textual.wall_s),
             ),
             (
-                "RSS of the idle screen / peak RSS of import textual.app",
-                f"{rss:.1f} / {textual_rss:.1f} MiB",
-                ratio(rss, textual_rss),
+                "exec to password and ssh lines (TERM=linux) / first frame",
+                f"{early_s:.3f} s / {frame_s:.3f} s",
+                ratio(early_s, frame_s),
             ),
             (
                 "`installer-env status` (tor, Wi-Fi off) / one-shot ip -j addr",
-                f"{statistics.median(status_times):.3f} s / {ip_s:.3f} s",
-                ratio(statistics.median(status_times), ip_s),
+                f"{status.wall_s:.3f} s / {ip.wall_s:.3f} s",
+                ratio(status.wall_s, ip.wall_s),
             ),
             (
-                "idle CPU (tor, Wi-Fi off) / 2-s ip poll",
-                f"{cpu:.3f} % / {base_cpu:.3f} %",
-                ratio(cpu, base_cpu),
-            ),
-            (
-                "idle CPU (own tor, Wi-Fi on) / 2-s ip poll",
-                f"{cpu_services:.3f} % / {base_cpu:.3f} %",
-                ratio(cpu_services, base_cpu),
+                "the same in CPU time (user+system)",
+                f"{status.cpu_s:.3f} s / {ip.cpu_s:.3f} s",
+                ratio(status.cpu_s, ip.cpu_s),
             ),
         ]
+        if not args.startup_only:
+            rss, cpu, on_cpu = idle(screen_argv(tmp), env, QR_GLYPHS, args.idle_seconds)
+            base_rss, base_cpu, _ = idle(baseline, env, [b"ssh root@"], args.idle_seconds)
+            _, cpu_services, on_cpu_services = idle(
+                screen_argv(tmp), screen_env(tmp, services=True), QR_GLYPHS, args.idle_seconds
+            )
+            rows[1:1] = [
+                (
+                    "RSS of the idle screen / peak RSS of import textual.app",
+                    f"{rss:.1f} / {textual.peak_rss:.1f} MiB",
+                    ratio(rss, textual.peak_rss),
+                )
+            ]
+            rows += [
+                (
+                    "idle CPU (tor, Wi-Fi off) / 2-s ip poll",
+                    f"{cpu:.3f} % / {base_cpu:.3f} %",
+                    ratio(cpu, base_cpu),
+                ),
+                (
+                    "idle CPU (own tor, Wi-Fi on) / 2-s ip poll",
+                    f"{cpu_services:.3f} % / {base_cpu:.3f} %",
+                    ratio(cpu_services, base_cpu),
+                ),
+            ]
         print()
         print("| measure | absolute | ratio |")
         print("| --- | --- | --- |")
         for name, absolute, value in rows:
             print(f"| {name} | {absolute} | {value} |")
         print()
-        print(f"first frame: {summary(frames, 's')}")
-        print(f"RSS: screen {rss:.1f} MiB; baseline {base_rss:.1f} MiB")
-        print(
-            f"idle CPU over {args.idle_seconds:g} s: screen {cpu:.3f} % of a core ({on_cpu:.3f} % from"
-            f" schedstat); with tor and Wi-Fi {cpu_services:.3f} % ({on_cpu_services:.3f} %);"
-            f" baseline {base_cpu:.3f} %"
-        )
-        if os.geteuid() == 0:
+        print(f"first frame: {summary(frames, 's')}; password and ssh lines: {summary(early, 's')}")
+        print(f"status: {summary(status.wall, 's')}")
+        if not args.startup_only:
+            print(f"RSS: screen {rss:.1f} MiB; baseline {base_rss:.1f} MiB")
+            print(
+                f"idle CPU over {args.idle_seconds:g} s: screen {cpu:.3f} % of a core ({on_cpu:.3f} % from"
+                f" schedstat); with tor and Wi-Fi {cpu_services:.3f} % ({on_cpu_services:.3f} %);"
+                f" baseline {base_cpu:.3f} %"
+            )
+        if args.startup_only:
+            print("address change: skipped (--startup-only)")
+        elif os.geteuid() == 0:
             change = address_change(screen_argv(tmp), env, QR_GLYPHS, args.runs)
             base_change = address_change(baseline, env, [b"ssh root@"], args.runs)
             print(f"address change to screen: screen {summary(change, 's')}")
             print(f"                          baseline {summary(base_change, 's')}")
         else:
             print("address change: skipped (needs root for a network namespace)")
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0
 
 
