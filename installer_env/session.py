@@ -46,14 +46,14 @@ class Snapshot:
 def collect(config: Config, store: StateStore) -> Snapshot:
     """Everything at once, for one-shot views such as `status`."""
     state, problem = read_password(store)
-    name = socket.gethostname()
+    name, mdns_name = names(config)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="collect-sshd") as pool:
         # `sshd -T` is another process: it runs while this thread reads netlink.
         ssh = pool.submit(sshd.status, config)
         net = network.read()
         return Snapshot(
             hostname=name,
-            mdns_name=f"{name}.local" if config.mdns else None,
+            mdns_name=mdns_name,
             password=state,
             password_problem=problem,
             ssh=ssh.result(),
@@ -61,6 +61,12 @@ def collect(config: Config, store: StateStore) -> Snapshot:
             wifi=wifi.read_status() if config.wifi_enabled else None,
             tor=tor.status(config) if config.tor_enabled else None,
         )
+
+
+def names(config: Config) -> tuple[str, str | None]:
+    """This machine's host name, and its mDNS name when that is announced."""
+    name = socket.gethostname()
+    return name, f"{name}.local" if config.mdns else None
 
 
 class Session:

@@ -8,6 +8,7 @@ from typing import Any
 
 from installer_env import network, qr, tor
 from installer_env.session import Snapshot
+from installer_env.state import PasswordState
 from installer_env.textsafe import literal
 
 SCHEMA = 1
@@ -127,14 +128,19 @@ def _labelled(label: str, lines: list[str]) -> list[str]:
 
 
 def _password_lines(snap: Snapshot) -> list[str]:
-    pw = snap.password
-    failed = (
-        [f"             ! no new password: {literal(snap.rotation_problem)}"] if snap.rotation_problem else []
-    )
+    return password_lines(snap.password, snap.password_problem, snap.rotation_problem)
+
+
+def password_lines(
+    pw: PasswordState | None, password_problem: str | None, rotation_problem: str | None
+) -> list[str]:
+    """The password, or why there is none, and why this login made no new one: the snapshot's
+    three password fields (also written on their own before the first snapshot, see console.py)."""
+    failed = [f"             ! no new password: {literal(rotation_problem)}"] if rotation_problem else []
     if pw is None:
         if failed:  # the reason this login made none says more than "no password yet"
             return ["Password     (none)", *failed]
-        return [f"Password     (none) {literal(snap.password_problem or '')}".rstrip()]
+        return [f"Password     (none) {literal(password_problem or '')}".rstrip()]
     # The state file is trusted less than our own code: every field is shown literally.
     lines = [f"Password     {literal(pw.password)}"]
     detail = (
@@ -243,21 +249,21 @@ def essentials(snap: Snapshot) -> str:
     on a slow VT before the screen is ready (see console.py)."""
     pw = snap.password
     user = literal(pw.user) if pw else "root"
-    lines = [_title(snap), "", *_password_lines(snap), "", *_login_lines(snap, user)]
+    lines = [title(snap.hostname, snap.mdns_name), "", *_password_lines(snap), "", *_login_lines(snap, user)]
     return "\n".join(lines) + "\n"
 
 
-def _title(snap: Snapshot) -> str:
-    name = literal(snap.hostname)
-    if snap.mdns_name:
-        name += f" ({literal(snap.mdns_name)})"
+def title(hostname: str, mdns_name: str | None) -> str:
+    name = literal(hostname)
+    if mdns_name:
+        name += f" ({literal(mdns_name)})"
     return f"installer-env on {name}"
 
 
 def to_text(snap: Snapshot) -> str:
     pw = snap.password
     user = literal(pw.user) if pw else "root"
-    lines = [_title(snap), ""]
+    lines = [title(snap.hostname, snap.mdns_name), ""]
     lines += _password_lines(snap)
     lines += _ssh_lines(snap)
     lines += _network_lines(snap)

@@ -3,9 +3,11 @@ the same lines as `installer-env status`, and the screen's first frame then pain
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import os
 import select
+import socket
 import struct
 import subprocess
 import sys
@@ -16,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from installer_env import console, status
+from installer_env.config import Config
 from installer_env.network import NetworkSnapshot
 from installer_env.session import Snapshot
 from installer_env.sshd import SshdStatus
@@ -54,7 +57,7 @@ def test_only_the_linux_vt_gets_the_early_text() -> None:
 def test_early_text_is_the_password_and_logins_of_the_status_text() -> None:
     snap = _snapshot()
     text = console.early_text(snap)
-    assert text.startswith(console.CLEAR_HIDE_CURSOR)
+    assert text.startswith(console.HOME)  # over the early password, which cleared the console
     lines = [line for line in status.essentials(snap).splitlines() if line]
     assert "Password     amber-otter-quilt-lantern" in lines
     assert "Log in with: ssh root@192.0.2.5" in lines
@@ -62,6 +65,27 @@ def test_early_text_is_the_password_and_logins_of_the_status_text() -> None:
     # Every line is one of the status text's own: one wording for both.
     full = status.to_text(snap).splitlines()
     assert all(line in full for line in lines), [line for line in lines if line not in full]
+
+
+def test_the_early_password_is_the_status_text_password_at_the_same_rows(tmp_path: Path) -> None:
+    snap = _snapshot()
+    assert snap.password is not None
+    store = StateStore(tmp_path / "state")
+    store.prepare()
+    with store.locked(), store.staged(snap.password):
+        pass
+    config = Config(state_dir=tmp_path / "state", mdns=False)
+    first = console.early_password(config, store, rotation_problem="chpasswd failed")
+    assert first.startswith(console.CLEAR_HIDE_CURSOR)
+    first_rows = first.removeprefix(console.CLEAR_HIDE_CURSOR).splitlines()
+    assert first_rows[2] == "Password     amber-otter-quilt-lantern"
+    assert "             ! no new password: chpasswd failed" in first_rows
+    # The full early text puts the same lines on the same rows (it is written over this one).
+    with_problem = dataclasses.replace(snap, rotation_problem="chpasswd failed", mdns_name=None)
+    with_problem = dataclasses.replace(with_problem, hostname=socket.gethostname())
+    second_rows = console.early_text(with_problem).removeprefix(console.HOME).split(console.CLEAR_LINE + "\n")
+    password_rows = first_rows[: first_rows.index("", 2)]
+    assert second_rows[: len(password_rows)] == password_rows
 
 
 def _run_on_pty(env: dict[str, str], state_dir: Path, timeout: float = 60) -> tuple[bytes, int | None]:
