@@ -3,8 +3,9 @@ and reads what the VT holds (/dev/vcsu1) every few milliseconds until the first 
 
 Per run: seconds from launch to the password readable on the VT, to the ssh line, and to the first
 full frame (QR half blocks on screen and the footer's keys on the last row, so the frame's write
-reached the bottom); and every row seen before that frame which is neither blank, nor a row of the
-early text, nor a row of that frame: a flash of garbage, if there was any.
+reached the bottom); and every row seen before that frame which is neither blank, nor a row of one
+of the early text's two steps, nor a row of that frame (or the start of one such row, as the VT
+takes a write in pieces): a flash of garbage, if there was any.
 """
 
 from __future__ import annotations
@@ -104,7 +105,7 @@ def one_run(python: str, env: dict[str, str], work: Path, timeout: float) -> dic
     garbage = []
     for at, screen in samples[:-1]:
         for i, row in enumerate(screen):
-            allowed = {"", frame_rows[i] if i < len(frame_rows) else "", early_rows.get(i, "")}
+            allowed = {"", frame_rows[i] if i < len(frame_rows) else "", *early_rows.get(i, ())}
             if row not in allowed and not any(a.startswith(row) for a in allowed if a):
                 garbage.append({"at": round(at, 3), "row": i, "text": row})
     return {
@@ -115,14 +116,22 @@ def one_run(python: str, env: dict[str, str], work: Path, timeout: float) -> dic
         "garbage_rows": garbage[:20],
         "garbage_count": len(garbage),
         "frame_text": frame_rows,
-        "early_text": [early_rows.get(i, "") for i in range(len(frame_rows))],
+        "early_text": [sorted(early_rows.get(i, ())) for i in range(len(frame_rows))],
     }
 
 
-def _early_rows(samples: list[tuple[float, list[str]]]) -> dict[int, str]:
-    """The fullest screen before Textual's first paint: the last sample without QR glyphs."""
-    before = [s for _, s in samples if not any(ch in QR_GLYPHS for row in s for ch in row)]
-    return dict(enumerate(before[-1])) if before else {}
+EARLY_STEPS_DONE = ("Looking up the addresses...", "Starting the installer screen...")
+
+
+def _early_rows(samples: list[tuple[float, list[str]]]) -> dict[int, set[str]]:
+    """Row by row, what the early text's two steps (console.early_password, then early_text) put
+    there once each was written whole."""
+    rows: dict[int, set[str]] = {}
+    for _, screen in samples:
+        if any(done in screen for done in EARLY_STEPS_DONE):
+            for i, row in enumerate(screen):
+                rows.setdefault(i, set()).add(row)
+    return rows
 
 
 def main() -> int:
