@@ -18,8 +18,16 @@ from installer_env.config import Config, load_config
 from installer_env.errors import InstallerEnvError
 from installer_env.session import Snapshot, collect
 from installer_env.state import StateStore
+from installer_env.textsafe import literal
 
 log = logging.getLogger(__name__)
+
+
+def _directory(text: str) -> Path:
+    # Path("") is ".": an empty value would make the current directory the state dir (and chmod it).
+    if not text:
+        raise argparse.ArgumentTypeError("an empty path is not a directory")
+    return Path(text)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -34,7 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     for parser, default in ((p, None), (common, argparse.SUPPRESS)):
         parser.add_argument(
             "--state-dir",
-            type=Path,
+            type=_directory,
             default=default,
             help="where the shared state lives (default /run/installer-env)",
         )
@@ -211,7 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if command == "rotate-password":
             state = rotation.rotate(config, store, require_apply=True)
             note = "" if state.applied else f"; {state.note}"
-            print(f"new password for {state.user} (generation {state.generation}){note}")
+            print(f"new password for {literal(state.user)} (generation {state.generation}){literal(note)}")
             return 0
         if command == "start-sshd":
             sshd.start(config)

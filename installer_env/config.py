@@ -16,10 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from installer_env.errors import ConfigError
+from installer_env import trustedfile
+from installer_env.errors import ConfigError, os_error_words
 
 ENV_PREFIX = "INSTALLER_ENV_"
 DEFAULT_CONFIG_FILE = Path("/etc/installer-env/config.json")
+# The file names programs root runs (chpasswd, sshd, tor): only root's or our own, writable by no one
+# else. It may be a link: /etc/installer-env/config.json is one into the Nix store on NixOS.
+CONFIG_SIZE_LIMIT = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -56,59 +60,92 @@ class Config:
     qr_max_addrs: int = 3
 
     def __post_init__(self) -> None:
-        if not 1 <= self.password_words <= 20:
-            raise ConfigError(f"password_words must be between 1 and 20, not {self.password_words}")
-        if not self.password_user or any(c in self.password_user for c in ":\n\r"):
-            raise ConfigError(f"password_user is not a valid user name: {self.password_user!r}")
-        if not 0 <= self.qr_max_addrs <= 20:
-            raise ConfigError(f"qr_max_addrs must be between 0 and 20, not {self.qr_max_addrs}")
-        for name in ("ssh_port", "tor_control_port"):
-            port = getattr(self, name)
-            if port is not None and not 1 <= port <= 65535:
-                raise ConfigError(f"{name} must be a TCP port (1-65535), not {port}")
+        for field in dataclasses.fields(self):
+            try:
+                _check(field.name, getattr(self, field.name))
+            except ValueError as e:
+                raise ConfigError(str(e)) from None
+
+
+_RANGES = {"password_words": (1, 20), "qr_max_addrs": (0, 20)}
+_PORTS = ("ssh_port", "tor_control_port")
+
+
+def _check(name: str, value: Any) -> None:
+    """ValueError, in words, when a setting's value is of the right type but not usable."""
+    if name in _RANGES and not _RANGES[name][0] <= value <= _RANGES[name][1]:
+        low, high = _RANGES[name]
+        raise ValueError(f"{name} must be between {low} and {high}, not {_shown(value)}")
+    if name in _PORTS and value is not None and not 1 <= value <= 65535:
+        raise ValueError(f"{name} must be a TCP port (1-65535), not {_shown(value)}")
+    # Shown on screen and passed to chpasswd as `user:password`: no colon, no control characters.
+    if name == "password_user" and (not value or any(c == ":" or not c.isprintable() for c in value)):
+        raise ValueError(f"password_user is not a valid user name: {_shown(value)}")
+
+
+def _shown(value: object) -> str:
+    """A value in a message: escaped (repr) and cut short, whatever it holds."""
+    text = repr(value) if not isinstance(value, int) or value.bit_length() < 200 else "(a huge number)"
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _text(value: object, what: str) -> str:
+    """A string setting: paths and program names end up in system calls, which take no NUL byte."""
+    if not isinstance(value, str):
+        raise ValueError(f"expected {what}")
+    if "\0" in value:
+        raise ValueError("it contains a NUL byte")
+    return value
 
 
 _FIELD_TYPES: dict[str, Any] = typing.get_type_hints(Config)
 _FIELD_NAMES = tuple(f.name for f in dataclasses.fields(Config))
 
 
-def _convert(name: str, value: Any, from_env: bool) -> Any:
+def _convert(name: str, value: Any, from_env: bool, where: str) -> Any:
+    try:
+        converted = _convert_value(name, value, from_env)
+    except (ValueError, TypeError) as e:
+        raise ConfigError(f"{where}: setting {name}: {_shown(value)} is not valid ({e})") from None
+    try:
+        _check(name, converted)
+    except ValueError as e:
+        raise ConfigError(f"{where}: {e}") from None
+    return converted
+
+
+def _convert_value(name: str, value: Any, from_env: bool) -> Any:
     hint = _FIELD_TYPES[name]
     optional = isinstance(hint, types.UnionType) and type(None) in typing.get_args(hint)
     if optional:
         if value is None or (from_env and value == ""):
             return None
         hint = next(a for a in typing.get_args(hint) if a is not type(None))
-    try:
-        if hint is bool:
-            if isinstance(value, bool):
-                return value
-            text = str(value).strip().lower()
-            if text in ("1", "true", "yes", "on"):
-                return True
-            if text in ("0", "false", "no", "off", ""):
-                return False
-            raise ValueError("expected true or false")
-        if hint is int:
-            # int(4.5) would silently drop the fraction, int(True) would be 1.
-            if isinstance(value, bool) or not isinstance(value, int | str):
-                raise ValueError("expected a whole number")
-            return int(value)
-        if hint is Path:
-            if not isinstance(value, str) or not value:
-                raise ValueError("expected a path")
-            return Path(value)
-        if hint is str:
-            if not isinstance(value, str):
-                raise ValueError("expected a string")
+    if hint is bool:
+        if isinstance(value, bool):
             return value
-        if typing.get_origin(hint) is tuple:
-            items = value.split(",") if isinstance(value, str) else value
-            if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
-                raise ValueError("expected a list of strings")
-            return tuple(i.strip() for i in items if i.strip())
-    except (ValueError, TypeError) as e:
-        raise ConfigError(f"setting {name}: {value!r} is not valid ({e})") from None
+        text = str(value).strip().lower()
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off", ""):
+            return False
+        raise ValueError("expected true or false")
+    if hint is int:
+        # int(4.5) would silently drop the fraction, int(True) would be 1.
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            raise ValueError("expected a whole number")
+        return int(value)
+    if hint is Path:
+        if not _text(value, "a path"):
+            raise ValueError("expected a path")
+        return Path(value)
+    if hint is str:
+        return _text(value, "a string")
+    if typing.get_origin(hint) is tuple:
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, list | tuple):
+            raise ValueError("expected a list of strings")
+        return tuple(i.strip() for i in items if _text(i, "a list of strings").strip())
     raise AssertionError(f"unhandled setting type {hint!r}")  # pragma: no cover
 
 
@@ -118,22 +155,42 @@ def load_config(env: Mapping[str, str] | None = None, overrides: Mapping[str, An
     values: dict[str, Any] = {}
     explicit = env.get(ENV_PREFIX + "CONFIG")
     path = Path(explicit) if explicit else DEFAULT_CONFIG_FILE
+    raw = _read_file(path, explicit=bool(explicit))
+    for key, value in raw.items():
+        if key not in _FIELD_NAMES:
+            raise ConfigError(f"config file {path}: unknown setting {_shown(key)}")
+        values[key] = _convert(key, value, from_env=False, where=f"config file {path}")
+    for name in _FIELD_NAMES:
+        variable = ENV_PREFIX + name.upper()
+        if (text := env.get(variable)) is not None:
+            values[name] = _convert(name, text, from_env=True, where=f"environment variable {variable}")
+    values.update(overrides or {})
+    return Config(**values)
+
+
+def _read_file(path: Path, explicit: bool) -> dict[str, Any]:
+    """The settings in the file; a missing default file is none, anything wrong with it an error."""
+    rules = trustedfile.Rules(limit=CONFIG_SIZE_LIMIT, owners={0, os.geteuid()}, follow_links=True)
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        data = trustedfile.read(path, rules)
     except FileNotFoundError:
         if explicit:
             raise ConfigError(f"config file {path} does not exist") from None
-        raw = {}
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        return {}
+    except trustedfile.UntrustedFile as e:
+        raise ConfigError(f"config file {path} is not used: {e}") from None
+    except OSError as e:
+        raise ConfigError(f"cannot read config file {path}: {os_error_words(e)}") from None
+    try:
+        raw = json.loads(data.decode("utf-8"), parse_constant=_no_constant)
+    except RecursionError:
+        raise ConfigError(f"cannot read config file {path}: nested too deeply") from None
+    except ValueError as e:  # not UTF-8, not JSON, a number too long to convert
         raise ConfigError(f"cannot read config file {path}: {e}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"config file {path} must hold a JSON object")
-    for key, value in raw.items():
-        if key not in _FIELD_NAMES:
-            raise ConfigError(f"config file {path}: unknown setting {key!r}")
-        values[key] = _convert(key, value, from_env=False)
-    for name in _FIELD_NAMES:
-        if (text := env.get(ENV_PREFIX + name.upper())) is not None:
-            values[name] = _convert(name, text, from_env=True)
-    values.update(overrides or {})
-    return Config(**values)
+    return raw
+
+
+def _no_constant(name: str) -> object:
+    raise ValueError(f"{name} is not a number")

@@ -96,10 +96,13 @@ def started_by_login(shell: int | None = None) -> bool:
 def show(
     config: Config, store: StateStore, *, force_plain: bool = False, rotation_problem: str | None = None
 ) -> int:
-    def first_snapshot() -> Snapshot:
-        return dataclasses.replace(collect(config, store), rotation_problem=rotation_problem)
-
     view = choose(os.environ, tty_name(), force_plain, keyboard=sys.stdin.isatty())
+
+    def first_snapshot() -> Snapshot:
+        # The live views follow Wi-Fi from their start: their first frame does not wait for D-Bus.
+        snap = collect(config, store, wifi_now=view is View.ONCE)
+        return dataclasses.replace(snap, rotation_problem=rotation_problem)
+
     if view is View.ONCE:
         sys.stdout.write(status.to_text(first_snapshot()))
         return 0

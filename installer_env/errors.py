@@ -10,6 +10,8 @@ _OS_ERROR_WORDS = {
     errno.EACCES: "permission denied",
     errno.EPERM: "permission denied",
     errno.ENOSPC: "no space left",
+    # What O_NOFOLLOW gives for a link where this tool follows none (a link planted in its directories).
+    errno.ELOOP: "it is a symbolic link, which is not followed there",
 }
 
 

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 from pathlib import Path
 
+from installer_env import trustedfile
+
 
 def read_os_release(path: Path) -> dict[str, str]:
+    """Its fields; none when it cannot be read or trusted (a FIFO, another user's file): then this is
+    not taken for a live installer, and no password is set."""
+    rules = trustedfile.Rules(limit=64 * 1024, owners={0, os.geteuid()}, follow_links=True)
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
+        text = trustedfile.read(path, rules).decode("utf-8", errors="replace")
+    except (OSError, trustedfile.UntrustedFile):
         return {}
     fields: dict[str, str] = {}
     for line in text.splitlines():

@@ -10,13 +10,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import socket
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from installer_env import network, sshd, tor, wifi
+from installer_env import hostname, network, sshd, tor, wifi
 from installer_env.config import Config
 from installer_env.errors import StateDirError
 from installer_env.network import NetworkSnapshot
@@ -43,8 +42,12 @@ class Snapshot:
     rotation_problem: str | None = None
 
 
-def collect(config: Config, store: StateStore) -> Snapshot:
-    """Everything at once, for one-shot views such as `status`."""
+def collect(config: Config, store: StateStore, *, wifi_now: bool = True) -> Snapshot:
+    """Everything at once, for one-shot views such as `status`.
+
+    Without `wifi_now` the Wi-Fi part is left to its follower: a D-Bus that does not answer would
+    otherwise hold up a live view's first frame for the whole D-Bus timeout.
+    """
     state, problem = read_password(store)
     name, mdns_name = names(config)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="collect-sshd") as pool:
@@ -58,14 +61,14 @@ def collect(config: Config, store: StateStore) -> Snapshot:
             password_problem=problem,
             ssh=ssh.result(),
             network=net,
-            wifi=wifi.read_status() if config.wifi_enabled else None,
+            wifi=wifi.read_status() if config.wifi_enabled and wifi_now else None,
             tor=tor.status(config) if config.tor_enabled else None,
         )
 
 
 def names(config: Config) -> tuple[str, str | None]:
     """This machine's host name, and its mDNS name when that is announced."""
-    name = socket.gethostname()
+    name = hostname.read()
     return name, f"{name}.local" if config.mdns else None
 
 

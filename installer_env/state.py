@@ -15,11 +15,13 @@ import json
 import os
 import stat
 import tempfile
+import typing
 from collections.abc import AsyncGenerator, Iterator
 from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from installer_env import trustedfile
 from installer_env.dirwatch import DirectoryChanges
 from installer_env.errors import StateDirError, os_error_words
 
@@ -50,6 +52,23 @@ _DIRECTORY_WORDS = {
 }
 
 
+# The file is a few hundred bytes; anything much larger is not ours.
+STATE_SIZE_LIMIT = 64 * 1024
+_REPLACE_HINT = "the next rotation replaces it"
+
+
+def _state_file_rules(directory_owner: int) -> trustedfile.Rules:
+    return trustedfile.Rules(limit=STATE_SIZE_LIMIT, owners={0, directory_owner}, follow_links=False)
+
+
+def _foreign(directory: Path, owner: int) -> StateDirError:
+    # Another user could read or replace the password there (a demo dir under /tmp).
+    return StateDirError(
+        f"state directory {directory} belongs to uid {owner}, not to us; "
+        "remove it or set INSTALLER_ENV_STATE_DIR or --state-dir to another directory"
+    )
+
+
 def _explain(e: OSError, what: str, where: Path) -> StateDirError:
     reason = os_error_words(e, _DIRECTORY_WORDS)
     return StateDirError(
@@ -73,33 +92,42 @@ class StateStore:
             self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             st = self.directory.stat()
             if st.st_uid != os.geteuid():
-                # Another user could read or replace the password there (a demo dir under /tmp).
-                raise StateDirError(
-                    f"state directory {self.directory} belongs to uid {st.st_uid}, not to us; "
-                    "remove it or set INSTALLER_ENV_STATE_DIR or --state-dir to another directory"
-                )
+                raise _foreign(self.directory, st.st_uid)
             if stat.S_IMODE(st.st_mode) != 0o700:
                 self.directory.chmod(0o700)
         except OSError as e:
             raise _explain(e, "set up", self.directory) from None
 
     def read(self) -> PasswordState | None:
-        """The current state, or None before the first rotation."""
+        """The current state, or None before the first rotation.
+
+        Only a small regular file, not a link, owned by root or the directory's owner and writable by
+        no one else, in a directory owned by root or us: anything else could hang the reader (a
+        FIFO), fill its memory (a link to /dev/zero) or show a password someone else planted.
+        """
         try:
-            data = self.path.read_bytes()
+            dir_fd = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except FileNotFoundError:
             return None
         except OSError as e:
             raise _explain(e, "read", self.directory) from None
         try:
-            raw = json.loads(data)
-            if not isinstance(raw, dict) or raw.get("version") != FORMAT_VERSION:
-                raise ValueError("unknown format version")
-            return _password_state(raw.get("password"))
-        except (ValueError, TypeError) as e:
-            raise StateDirError(
-                f"state file {self.path} is damaged ({e}); the next rotation replaces it"
-            ) from None
+            owner = os.fstat(dir_fd).st_uid
+            if owner not in (0, os.geteuid()):
+                raise _foreign(self.directory, owner)
+            data = trustedfile.read(STATE_FILE, _state_file_rules(owner), dir_fd=dir_fd)
+        except FileNotFoundError:
+            return None
+        except trustedfile.UntrustedFile as e:
+            raise StateDirError(f"state file {self.path} is not used: {e}; {_REPLACE_HINT}") from None
+        except OSError as e:
+            raise _explain(e, "read", self.directory) from None
+        finally:
+            os.close(dir_fd)
+        try:
+            return parse(data)
+        except ValueError as e:
+            raise StateDirError(f"state file {self.path} is damaged ({e}); {_REPLACE_HINT}") from None
 
     def read_or_none(self) -> PasswordState | None:
         """`read()`, with a damaged or unreadable file counted as no state (the next rotation replaces it)."""
@@ -115,7 +143,7 @@ class StateStore:
         rotations, so ctime and size go in as well.
         """
         try:
-            st = self.path.stat()
+            st = self.path.lstat()  # a link planted here is not followed, here either
         except OSError:
             return None
         return (st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size)
@@ -123,13 +151,21 @@ class StateStore:
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
         self.prepare()
+        lock = self.directory / LOCK_FILE
         try:
-            fd = os.open(self.directory / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            # O_NOFOLLOW: a link planted as the lock file must not lead the fchmod below elsewhere.
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o600)
         except OSError as e:
+            if e.errno == errno.ELOOP:
+                raise StateDirError(f"{lock} is a symbolic link; remove it") from None
             raise _explain(e, "write to", self.directory) from None
         try:
-            with contextlib.suppress(OSError):  # a lock file left with looser modes earlier
-                os.fchmod(fd, 0o600)
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid():
+                raise StateDirError(f"{lock} is not a regular file of ours; remove it")
+            if stat.S_IMODE(st.st_mode) != 0o600:  # a lock file left with looser modes earlier
+                with contextlib.suppress(OSError):
+                    os.fchmod(fd, 0o600)
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
         finally:
@@ -198,10 +234,29 @@ class StateStore:
             return None
 
 
+def parse(data: bytes) -> PasswordState:
+    """The state in `data`; ValueError, in words, for anything else (a damaged or foreign file)."""
+    try:
+        raw = json.loads(data.decode("utf-8"), parse_constant=_no_constant)
+    except RecursionError:  # [[[[... nested deeper than the parser goes
+        raise ValueError("nested too deeply") from None
+    except UnicodeDecodeError:
+        raise ValueError("not UTF-8 text") from None
+    except ValueError as e:  # not JSON, or a number too long to convert
+        raise ValueError(f"not JSON: {e}") from None
+    if not isinstance(raw, dict) or raw.get("version") != FORMAT_VERSION:
+        raise ValueError("unknown format version")
+    return _password_state(raw.get("password"))
+
+
+def _no_constant(name: str) -> object:
+    raise ValueError(f"{name} is not a number")
+
+
 def _password_state(raw: object) -> PasswordState:
-    """A PasswordState from JSON, every field of the type the dataclass declares."""
+    """A PasswordState from JSON, every field of the type the dataclass declares, within bounds."""
     if not isinstance(raw, dict):
-        raise TypeError("no password object")
+        raise ValueError("no password object")
     values: dict[str, Any] = {}
     for f in fields(PasswordState):
         if f.name not in raw:
@@ -211,19 +266,23 @@ def _password_state(raw: object) -> PasswordState:
         value = raw[f.name]
         expected = _FIELD_CHECKS[f.name]
         if (isinstance(value, bool) and expected is not bool) or not isinstance(value, expected):
-            raise TypeError(f"{f.name} has the wrong type")
+            raise ValueError(f"{f.name} has the wrong type")
+        if isinstance(value, int | float) and not isinstance(value, bool) and not 0 <= value < 2**53:
+            raise ValueError(f"{f.name} is out of range")
         values[f.name] = value
     return PasswordState(**values)
 
 
+def _json_types(hint: object) -> type | tuple[type, ...]:
+    """What JSON gives for a field of type `hint` (a float field also takes a whole number)."""
+    if hint is float:
+        return (int, float)
+    if isinstance(hint, type) and hint in (str, int, bool):
+        return hint
+    raise TypeError(f"PasswordState field of type {hint!r} has no JSON form here")  # pragma: no cover
+
+
+# From the dataclass, so a new field is checked (or fails at import) rather than raising KeyError later.
 _FIELD_CHECKS: dict[str, type | tuple[type, ...]] = {
-    "password": str,
-    "user": str,
-    "words": int,
-    "entropy_bits": (int, float),
-    "generation": int,
-    "rotated_at": str,
-    "applied": bool,
-    "note": str,
-    "boot_id": str,
+    name: _json_types(hint) for name, hint in typing.get_type_hints(PasswordState).items()
 }

@@ -153,6 +153,10 @@ class Tmux:
                 raise AssertionError(f"{text!r} never appeared; the pane shows:\n{shown}")
             time.sleep(0.1)
 
+    def pane_pid(self) -> int:
+        """The process the pane runs first (the `sh -c` of `start`)."""
+        return int(self._tmux("display-message", "-p", "-t", "t", "#{pane_pid}"))
+
     def close(self) -> None:
         subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True, check=False)
 

@@ -118,6 +118,23 @@ def test_status_shows_a_hostile_hostname_literally(env: dict[str, str]) -> None:
     assert json.loads(status("--json"))["hostname"] == hostile
 
 
+def test_a_host_name_that_is_not_utf8_reaches_json_as_text(env: dict[str, str]) -> None:
+    """The kernel takes any bytes; strict JSON parsers reject the lone surrogates Python decodes them to."""
+    set_name_then_run = (
+        "import socket, sys; from installer_env.cli import main; "
+        "socket.sethostname(b'host\\xff\\xfe-1'); sys.exit(main(sys.argv[1:]))"
+    )
+    command = ["unshare", "--uts", sys.executable, "-c", set_name_then_run, "status", "--json"]
+    result = subprocess.run(command, env=env, capture_output=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    text = result.stdout.decode("utf-8")  # strict: no surrogates escaped into the bytes
+    assert "\\ud" not in text
+    doc = json.loads(text)
+    assert doc["hostname"] == "host\\xff\\xfe-1"
+    assert doc["mdns_name"] == "host\\xff\\xfe-1.local"
+    assert doc["hostname"].encode("utf-8")  # a lone surrogate would not encode
+
+
 def _state_file(env: dict[str, str]) -> Path:
     return Path(env["INSTALLER_ENV_STATE_DIR"]) / STATE_FILE
 

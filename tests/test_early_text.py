@@ -7,7 +7,6 @@ import dataclasses
 import fcntl
 import os
 import select
-import socket
 import struct
 import subprocess
 import sys
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from installer_env import console, status
+from installer_env import console, hostname, status
 from installer_env.config import Config
 from installer_env.network import NetworkSnapshot
 from installer_env.session import Snapshot
@@ -82,7 +81,7 @@ def test_the_early_password_is_the_status_text_password_at_the_same_rows(tmp_pat
     assert "             ! no new password: chpasswd failed" in first_rows
     # The full early text puts the same lines on the same rows (it is written over this one).
     with_problem = dataclasses.replace(snap, rotation_problem="chpasswd failed", mdns_name=None)
-    with_problem = dataclasses.replace(with_problem, hostname=socket.gethostname())
+    with_problem = dataclasses.replace(with_problem, hostname=hostname.read())
     second_rows = console.early_text(with_problem).removeprefix(console.HOME).split(console.CLEAR_LINE + "\n")
     password_rows = first_rows[: first_rows.index("", 2)]
     assert second_rows[: len(password_rows)] == password_rows

@@ -6,7 +6,9 @@ import json
 import os
 import subprocess
 from collections.abc import Callable, Iterator
+from dataclasses import fields
 from pathlib import Path
+from typing import Any, get_type_hints
 
 import pytest
 from cli_runner import run_cli
@@ -15,7 +17,7 @@ from conftest import MakeConfig
 from installer_env import rotation
 from installer_env.errors import StateDirError
 from installer_env.session import collect
-from installer_env.state import STATE_FILE, StateStore
+from installer_env.state import STATE_FILE, PasswordState, StateStore, parse
 
 
 @pytest.fixture
@@ -146,3 +148,25 @@ def test_state_round_trips(make_config: MakeConfig) -> None:
     state = rotation.rotate(config, store)
     assert store.read() == state
     assert json.loads((config.state_dir / STATE_FILE).read_text())["version"] == 1
+
+
+def test_every_field_of_the_state_is_checked_by_its_declared_type() -> None:
+    """The checks come from the dataclass: a field added there is checked without a second list."""
+    good: dict[str, Any] = {
+        "password": "a-b-c",
+        "user": "root",
+        "words": 3,
+        "entropy_bits": 38.8,
+        "generation": 2,
+        "rotated_at": "2026-01-01T00:00:00+00:00",
+        "applied": True,
+        "note": "",
+        "boot_id": "5b1a0f1e-0000-4000-8000-000000000000",
+    }
+    assert set(good) == {f.name for f in fields(PasswordState)}
+    assert parse(json.dumps({"version": 1, "password": good}).encode()) == PasswordState(**good)
+    wrong: dict[type, object] = {str: 5, int: "5", float: "5.0", bool: 1}
+    for name, hint in get_type_hints(PasswordState).items():
+        damaged = {**good, name: wrong[hint]}
+        with pytest.raises(ValueError, match=f"{name} has the wrong type"):
+            parse(json.dumps({"version": 1, "password": damaged}).encode())

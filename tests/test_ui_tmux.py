@@ -3,11 +3,14 @@ of the current state, and the keys that leave the app (shell, quit) work on a re
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
 import select
 import shutil
+import socket
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -137,3 +140,117 @@ def test_a_lone_escape_and_a_resize_reach_the_idle_screen(
     while "x Quit" not in (rows := tmux.capture().splitlines() + [""] * 45)[44]:
         assert time.monotonic() < deadline, "not redrawn after the resize:\n" + "\n".join(rows)
         time.sleep(0.1)
+
+
+def _descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _screen_pid(tmux: Tmux) -> int:
+    for pid in _descendants(tmux.pane_pid()):
+        with contextlib.suppress(OSError):
+            if b"installer_env" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                return pid
+    raise AssertionError("no installer-env process in the pane")
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User plus system time of every thread of `pid` so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _idle_cpu(pid: int, seconds: float = 5.0) -> float:
+    before = _cpu_seconds(pid)
+    time.sleep(seconds)  # the measurement itself: the screen is left alone this long
+    return _cpu_seconds(pid) - before
+
+
+@pytest.mark.parametrize("tmux", [(100, 37)], indirect=True)
+def test_idle_screen_stays_idle_after_a_round_trip_through_the_shell(
+    tmux: Tmux, env: dict[str, str], tmp_path: Path
+) -> None:
+    """Each suspend closes the input thread's wake-up pipe; the next start must not poll the closed
+    descriptor (a spinning core) or read away the file that reuses its number."""
+    # Wi-Fi on (with no bus to find) so that `w` imports the Wi-Fi screen after the round trip: a
+    # file opened then could get the number of a descriptor the input thread still watched.
+    wifi_on = dict(
+        env, INSTALLER_ENV_WIFI_ENABLED="1", DBUS_SYSTEM_BUS_ADDRESS=f"unix:path={tmp_path}/no-bus"
+    )
+    tmux.start([*COMMAND, "demo", "--state-dir", str(tmp_path / "state")], wifi_on)
+    tmux.wait_for("x Quit")
+    pid = _screen_pid(tmux)
+    time.sleep(1)  # let start-up work (sources, first redraws) settle before measuring
+    before = _idle_cpu(pid)
+    for _ in range(2):
+        tmux.keys("s")
+        tmux.wait_for("Type exit to return")
+        tmux.keys("exit", "Enter")
+        tmux.wait_for("x Quit")
+    time.sleep(1)
+    after = _idle_cpu(pid)
+    # A spinning loop burns the whole 5 s; an idle screen only wakes for its sources.
+    assert after < 0.5, f"{after:.2f} s of CPU in 5 s idle after the shell ({before:.2f} s before)"
+    assert after < before + 0.3, f"{after:.2f} s of CPU after the shell, {before:.2f} s before"
+    # And the screen still works: the Wi-Fi screen, imported only now, loads intact.
+    tmux.keys("w")
+    tmux.wait_for("No system D-Bus")
+    assert _screen_pid(tmux) == pid
+
+
+@pytest.mark.parametrize("tmux", [(100, 37)], indirect=True)
+def test_a_dbus_that_never_answers_does_not_hold_up_the_first_frame(
+    tmux: Tmux, env: dict[str, str], tmp_path: Path
+) -> None:
+    """The Wi-Fi line waits for iwd; the rest of the screen (password, QR code) does not. Timed
+    against the screen's own first knock on the bus, so a busy machine does not blur it: waiting
+    for the bus puts the frame its whole timeout (3 s) after the knock, the fix puts it before."""
+    silent = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    silent.bind(str(tmp_path / "silent-bus"))
+    silent.listen(16)  # accepted by the kernel, never answered: a hung dbus-daemon
+    knocks: list[tuple[float, socket.socket]] = []
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                connection = silent.accept()[0]
+                knocks.append((time.monotonic(), connection))
+
+    threading.Thread(target=accept, daemon=True).start()
+    hung_bus = dict(
+        env,
+        INSTALLER_ENV_WIFI_ENABLED="1",
+        DBUS_SYSTEM_BUS_ADDRESS=f"unix:path={tmp_path / 'silent-bus'}",
+    )
+    try:
+        tmux.start([*COMMAND, "demo", "--state-dir", str(tmp_path / "state")], hung_bus)
+        tmux.wait_for("x Quit", timeout=60)
+        frame = time.monotonic()
+        shown = tmux.capture()
+        deadline = time.monotonic() + 30
+        while not knocks and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert knocks, "the screen never tried the bus"
+        first_knock = knocks[0][0]
+    finally:
+        silent.close()
+        for _, connection in knocks:
+            connection.close()
+    assert frame < first_knock + 1.5, (
+        f"first frame {frame - first_knock:.1f} s after the first knock on the bus"
+    )
+    assert "looking for iwd" in shown

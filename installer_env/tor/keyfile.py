@@ -5,9 +5,11 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import errno
 import fcntl
 import logging
 import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -43,7 +45,7 @@ def locked(directory: Path) -> Iterator[None]:
     """Serialises key creation and tor launches between consoles (tty1 and ttyS0 log in at once)."""
     _prepare_dir(directory)
     try:
-        fd = os.open(directory / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fd = os.open(directory / "lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     except OSError as e:
         raise TorProblem(f"cannot lock {directory}: {os_words(e)}") from None
     try:
@@ -56,7 +58,11 @@ def locked(directory: Path) -> Iterator[None]:
 def read_key(path: Path) -> OnionKey | None:
     """The saved key, or None when there is none yet; TorProblem when it cannot be used."""
     try:
-        with open(path, encoding="ascii") as f:
+        # Not through a link (the fchmod below would follow it), and a FIFO must not block the read.
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        with open(fd, encoding="ascii") as f:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise OSError(errno.EINVAL, "it is not a regular file")
             if os.fstat(f.fileno()).st_mode & 0o077:
                 with contextlib.suppress(OSError):  # tighten a copied-in key; a read-only one still works
                     os.fchmod(f.fileno(), 0o600)

@@ -4,6 +4,7 @@ timeout relies on signals, which only work in the main thread."""
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import os
@@ -68,10 +69,28 @@ def _last_complaint(log_path: Path) -> str:
 
 
 _children: list[subprocess.Popen[bytes]] = []  # launched tors, reaped when they exit
+# Tors still starting: not handed over yet, so ended when this process gives up on them or exits
+# (the launch waits in a daemon thread, which exiting would otherwise just abandon).
+_starting: set[subprocess.Popen[bytes]] = set()
 
 
 def _reap() -> None:
     _children[:] = [p for p in _children if p.poll() is None]
+
+
+def _end(process: subprocess.Popen[bytes]) -> None:
+    """Kill a tor we gave up on, and whatever it started: it runs in a session (group) of its own."""
+    with contextlib.suppress(OSError):
+        os.killpg(process.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=5)
+    _starting.discard(process)
+
+
+@atexit.register
+def _end_starting() -> None:
+    for process in list(_starting):
+        _end(process)
 
 
 def _stop_stale(directory: Path) -> None:
@@ -112,8 +131,11 @@ def launch(config: Config, endpoint: Endpoint) -> Any:
         torrc = directory / "torrc"
         log_path = directory / "tor.log"
         try:
-            torrc.write_text(_torrc(config, directory), encoding="utf-8")
-            log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+            # Never through a link planted in the state dir (O_NOFOLLOW): it would be truncated.
+            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
+            with open(os.open(torrc, flags, 0o600), "w", encoding="utf-8") as f:
+                f.write(_torrc(config, directory))
+            log_fd = os.open(log_path, flags, 0o600)
         except OSError as e:
             raise TorProblem(f"cannot prepare tor's files in {directory}: {os_words(e)}") from None
         try:
@@ -129,11 +151,13 @@ def launch(config: Config, endpoint: Endpoint) -> Any:
         finally:
             os.close(log_fd)
         _children.append(process)
+        _starting.add(process)
         log.info("started tor (pid %d) in %s", process.pid, directory)
         deadline = time.monotonic() + LAUNCH_TIMEOUT
         problem = TorProblem("tor did not open its control socket")
         while time.monotonic() < deadline:
             if process.poll() is not None:
+                _end(process)  # what it may have started
                 raise TorProblem(f"tor stopped right after starting: {_last_complaint(log_path)}")
             if socket_path.exists():
                 try:
@@ -141,13 +165,14 @@ def launch(config: Config, endpoint: Endpoint) -> Any:
                 except TorProblem as e:
                     problem = e
                 else:
+                    _starting.discard(process)  # handed over: it now outlives this tool
                     # Start-up trouble is in the log by now; offline, the bootstrap warnings that
                     # follow would only fill the state dir (RAM on the installer).
                     with contextlib.suppress(Exception):
                         controller.set_conf("Log", "err stdout")
                     return controller
             time.sleep(0.05)
-        process.kill()
+        _end(process)
         raise TorProblem(f"{problem} within {LAUNCH_TIMEOUT:.0f} s")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 import sys
 from typing import ClassVar
@@ -63,6 +64,11 @@ class InstallerApp(App[None]):
         return MainScreen(self.config)
 
     def on_mount(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGHUP, signal.SIGTERM):
+            # Leave as on `x` (a hang-up would otherwise end the process at once), so that the exit
+            # stops what this process started and has not handed over (a tor still starting).
+            loop.add_signal_handler(sig, self.exit, None, 128 + sig)
         self.run_worker(self._follow_session(), name="snapshots")
         if self.follow_sources:
             # The first snapshot was just collected: starting the sources (netlink, udev, inotify)

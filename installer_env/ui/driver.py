@@ -6,6 +6,12 @@ pipe instead, and it waits on the terminal with no timeout, except while half an
 pending (a lone Esc is only known to be one after a short pause). The same thread notices a
 terminal that went away (end of input, a hang-up) and asks the app to leave, where Textual's
 thread would keep reading nothing.
+
+The wake-up pipe lives exactly as long as one input thread: Textual closes the driver when it
+suspends (the shell key) and starts application mode again on resume, so each start opens a new pipe
+and each close shuts it. A pipe kept across a suspend would be watched after it was closed: poll()
+then reports the stale descriptor at once, forever (a spinning core), or reads away whatever file
+next gets its number.
 """
 
 from __future__ import annotations
@@ -23,40 +29,48 @@ from textual._xterm_parser import XTermParser
 from textual.drivers.linux_driver import LinuxDriver
 
 HANGUP_RETURN_CODE = 1
-_GONE = select.POLLHUP | select.POLLERR | select.POLLNVAL
 
 
 class _WakingEvent(threading.Event):
     """An Event whose set() also wakes a thread blocked in poll() on the pipe's other end."""
 
-    def __init__(self, wake_fd: int) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self._wake_fd = wake_fd
+        self.wake_fd: int | None = None  # the pipe of the running input thread, if there is one
 
     def set(self) -> None:
         super().set()
-        with contextlib.suppress(OSError):  # full (a wake-up is pending anyway) or already closed
-            os.write(self._wake_fd, b"\0")
+        if self.wake_fd is not None:
+            with contextlib.suppress(OSError):  # full: a wake-up is pending anyway
+                os.write(self.wake_fd, b"\0")
 
 
 class QuietLinuxDriver(LinuxDriver):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._wake_read, self._wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._wake_read: int | None = None
+        self._waking = _WakingEvent()
         # Textual's disable_input() sets this and joins the input thread.
-        self.exit_event = _WakingEvent(self._wake_write)
+        self.exit_event = self._waking
+
+    def start_application_mode(self) -> None:
+        self._close_wake_pipe()  # a start without a close before it
+        self._wake_read, self._waking.wake_fd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        super().start_application_mode()  # type: ignore[no-untyped-call]  # starts the input thread
 
     def run_input_thread(self) -> None:
+        wake_read = self._wake_read
+        assert wake_read is not None, "start_application_mode opens the pipe first"
         parser = XTermParser(self._debug)
         decode = getincrementaldecoder("utf-8")().decode
         poller = select.poll()
         poller.register(self.fileno, select.POLLIN)
-        poller.register(self._wake_read, select.POLLIN)
+        poller.register(wake_read, select.POLLIN)
         try:
             while not self.exit_event.is_set():
                 for fd, _events in poller.poll(_pending_ms(parser)):
-                    if fd == self._wake_read:
-                        _drain(self._wake_read)
+                    if fd == wake_read:
+                        _drain(wake_read)
                         continue
                     data = self._read()
                     if data is None:  # woken without input (a signal, another reader)
@@ -88,16 +102,23 @@ class QuietLinuxDriver(LinuxDriver):
         self._loop.call_soon_threadsafe(lambda: self._app.exit(return_code=HANGUP_RETURN_CODE))
 
     def close(self) -> None:
+        """Called on quit and on every suspend, after the input thread has stopped."""
         super().close()
-        for fd in (self._wake_read, self._wake_write):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        self._close_wake_pipe()
+
+    def _close_wake_pipe(self) -> None:
+        for fd in (self._wake_read, self._waking.wake_fd):
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self._wake_read = self._waking.wake_fd = None
 
 
 def _pending_ms(parser: XTermParser) -> int | None:
-    """How long poll() may wait: forever, unless the parser waits to tell a lone Esc from a sequence."""
-    if not hasattr(parser, "_timeout_time"):  # another Textual: look as often as Textual itself does
-        return 100
+    """How long poll() may wait: forever, unless the parser waits to tell a lone Esc from a sequence.
+
+    `_timeout_time` is private to Textual's parser (tests/test_ui_driver.py pins what is used here).
+    """
     deadline: float | None = parser._timeout_time
     if deadline is None:
         return None

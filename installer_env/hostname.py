@@ -1,0 +1,17 @@
+"""The machine's host name, as text every view can carry."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+
+def read() -> str:
+    """The host name; bytes that are not UTF-8 become \\xNN escapes.
+
+    The kernel takes any bytes (a DHCP server can hand out anything) and Python decodes them with
+    surrogates, which a strict JSON parser rejects in `status --json`: so they are made text here,
+    where the name is read, once for every view.
+    """
+    raw = os.fsencode(socket.gethostname())
+    return raw.decode("utf-8", errors="backslashreplace")
