@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import shutil
@@ -16,6 +17,7 @@ from typing import Any
 from installer_env import __version__, console, qr, rotation, sshd, status
 from installer_env.config import Config, load_config
 from installer_env.errors import InstallerEnvError
+from installer_env.presentation import Viewer, present
 from installer_env.session import Snapshot, collect
 from installer_env.state import StateStore
 from installer_env.textsafe import literal
@@ -122,45 +124,49 @@ def _terminal_size() -> tuple[int, int] | None:
     return size.columns, size.lines
 
 
-def _qr_if_it_fits(snap: Snapshot, config: Config) -> str:
-    """The QR code below the status text when the terminal can show all of it, else nothing."""
+def print_status(snap: Snapshot, config: Config, as_json: bool) -> None:
+    p = present(snap, Viewer.STATUS, qr_max_addrs=config.qr_max_addrs)
+    if as_json:
+        sys.stdout.write(json.dumps(status.document(p, snap), indent=2, ensure_ascii=True) + "\n")
+        return
+    text = status.text(p)
     size = _terminal_size()
-    if size is None:
-        return ""
-    ascii_only = not qr.terminal_shows_half_blocks(sys.stdout)
-    # Fewer addresses rather than no code: the text above lists them all.
-    fits = qr.max_modules(size[0], size[1] - 1, ascii_only)
-    code = qr.for_snapshot(snap, config.qr_max_addrs, max_modules=fits)
-    quiet = qr.fitting_quiet_zone(code.modules, size[0], size[1] - 1, ascii_only)
-    if quiet is None:
-        return "\n(the QR code does not fit this terminal: enlarge it, or run installer-env qr)\n"
-    lines = qr.render(code.matrix, quiet, ascii_only, colour=qr.terminal_shows_colour())
-    return "\n" + "\n".join([*lines, qr.caption(code)]) + "\n"
+    if size is not None:  # the QR code below the text, fitted to the terminal
+        ascii_only = not qr.terminal_shows_half_blocks(sys.stdout)
+        text += status.qr_block(p, size[0], size[1], ascii_only, colour=qr.terminal_shows_colour())
+    sys.stdout.write(text)
 
 
 def print_qr(snap: Snapshot, config: Config, pure_ascii: bool, invert: bool) -> int:
-    """Just the code; printed even when it does not fit (it can be scrolled or redirected)."""
-    code = qr.for_snapshot(snap, config.qr_max_addrs)
+    """Just the code, fitted to the terminal like every other view; when not even the smallest
+    code fits, the whole code is printed all the same (it can be scrolled or redirected)."""
+    p = present(snap, Viewer.STATUS, qr_max_addrs=config.qr_max_addrs)
     pure_ascii = pure_ascii or invert
     ascii_only = pure_ascii or not qr.terminal_shows_half_blocks(sys.stdout)
     size = _terminal_size()
-    quiet = qr.QUIET_ZONE
-    if size is not None:
-        quiet = qr.fitting_quiet_zone(code.modules, size[0], size[1] - 1, ascii_only) or qr.QUIET_ZONE_SHORT
-        columns, rows = qr.size(code.modules, quiet, ascii_only)
-        if columns > size[0] or rows > size[1]:
-            print(
-                f"installer-env: the QR code needs {columns}x{rows} characters, the terminal has "
-                f"{size[0]}x{size[1]}: enlarge it or use a smaller font",
-                file=sys.stderr,
-            )
-    colour = not pure_ascii and qr.terminal_shows_colour()
-    sys.stdout.write("\n".join(qr.render(code.matrix, quiet, ascii_only, invert, colour)) + "\n")
-    if snap.password is None:
+    columns, rows = (size[0], size[1] - 1) if size is not None else (None, None)
+    fitted = p.fit_qr(columns, rows, ascii_only)
+    if isinstance(fitted, qr.TooSmall):
+        assert size is not None
         print(
-            f"installer-env: {snap.password_problem or 'no password yet'}; the code has no password",
+            f"installer-env: the QR code needs {fitted.columns}x{fitted.rows} characters, the terminal has "
+            f"{size[0]}x{size[1]}: enlarge it or use a smaller font",
             file=sys.stderr,
         )
+        fitted = p.fit_qr(ascii_only=ascii_only, max_quiet=qr.QUIET_ZONE_SHORT)
+    assert isinstance(fitted, qr.Fitted)
+    colour = not pure_ascii and qr.terminal_shows_colour()
+    lines = qr.render(fitted.code.matrix, fitted.quiet_zone, ascii_only, invert, colour)
+    sys.stdout.write("\n".join(lines) + "\n")
+    if fitted.omitted:
+        held = len(fitted.code.addrs)
+        print(
+            f"installer-env: the code holds {held} of {held + fitted.omitted} addresses "
+            "(installer-env status lists them all)",
+            file=sys.stderr,
+        )
+    if not p.scannable:
+        print(f"installer-env: {p.password.missing}; the code has no password", file=sys.stderr)
     return 0
 
 
@@ -208,11 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = load_config(overrides=overrides)
         store = StateStore(config.state_dir)
         if command == "status":
-            snap = collect(config, store)
-            if args.json:
-                sys.stdout.write(status.to_json(snap, config.qr_max_addrs) + "\n")
-            else:
-                sys.stdout.write(status.to_text(snap) + _qr_if_it_fits(snap, config))
+            print_status(collect(config, store), config, args.json)
             return 0
         if command == "qr":
             return print_qr(collect(config, store), config, args.ascii, args.invert)

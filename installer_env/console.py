@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from installer_env import plain, status
+from installer_env import plain, presentation, status
 from installer_env.config import Config
 from installer_env.session import Session, Snapshot, collect, names, read_password
 from installer_env.state import StateStore
@@ -99,8 +99,8 @@ def show(
     view = choose(os.environ, tty_name(), force_plain, keyboard=sys.stdin.isatty())
 
     def first_snapshot() -> Snapshot:
-        # The live views follow Wi-Fi from their start: their first frame does not wait for D-Bus.
-        snap = collect(config, store, wifi_now=view is View.ONCE)
+        # The screen and plain mode run the sources themselves: Wi-Fi and tor come from them.
+        snap = collect(config, store, live=view is not View.ONCE)
         return dataclasses.replace(snap, rotation_problem=rotation_problem)
 
     if view is View.ONCE:
@@ -125,7 +125,8 @@ def early_password(config: Config, store: StateStore, rotation_problem: str | No
     """The password alone, as soon as it is known (the addresses take a while on a slow machine),
     on a cleared console with the cursor hidden."""
     state, problem = read_password(store)
-    lines = [status.title(*names(config)), "", *status.password_lines(state, problem, rotation_problem)]
+    facts = presentation.password_facts(state, problem, rotation_problem)
+    lines = [presentation.title(*names(config)), "", *status.password_lines(facts)]
     return CLEAR_HIDE_CURSOR + "\n".join(lines) + "\n\nLooking up the addresses...\n"
 
 
@@ -133,7 +134,9 @@ def early_text(snap: Snapshot) -> str:
     """The password and the ssh logins, written over the early password from the top: the lines
     both share stay where they are. The VT has no alternate screen: the screen's first frame then
     paints every cell over this text."""
-    text = status.essentials(snap).replace("\n", CLEAR_LINE + "\n")  # no tail of a longer line stays
+    # Plain text with no keys yet: the plain view's words.
+    essentials = status.essentials(presentation.present(snap, presentation.Viewer.PLAIN))
+    text = essentials.replace("\n", CLEAR_LINE + "\n")  # no tail of a longer line stays
     return HOME + text + CLEAR_BELOW + "\nStarting the installer screen...\n"
 
 

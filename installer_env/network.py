@@ -535,4 +535,4 @@ def _log_udev(action: str, name: str) -> None:
 async def follow(session: Session, netns: str | None = None, debounce: float = DEBOUNCE_SECONDS) -> None:
     """Keep `session.snapshot.network` current until cancelled."""
     async for snap in watch(netns, debounce):
-        session.update(network=snap)
+        session.publish(snap)

@@ -14,6 +14,7 @@ from typing import TextIO
 
 from installer_env import qr, status
 from installer_env.config import Config
+from installer_env.presentation import Viewer, present
 from installer_env.session import Session, Snapshot, run_sources
 from installer_env.state import StateStore
 
@@ -34,19 +35,18 @@ def wanted(environ: Mapping[str, str], tty: str | None) -> bool:
 
 
 def render(
-    snap: Snapshot, columns: int, rows: int, half_blocks: bool, max_addrs: int = qr.DEFAULT_MAX_ADDRS
+    snap: Snapshot,
+    columns: int,
+    rows: int,
+    half_blocks: bool,
+    *,
+    max_addrs: int = qr.DEFAULT_MAX_ADDRS,
+    wifi_enabled: bool = False,
 ) -> str:
-    """The status, then the QR code if it fits the terminal on its own (the status scrolls above)."""
-    text = status.to_text(snap)
-    if snap.password is None:
-        return text
-    code = qr.for_snapshot(snap, max_addrs)
-    ascii_only = not half_blocks
-    quiet = qr.fitting_quiet_zone(code.modules, columns, rows - 1, ascii_only)
-    if quiet is None:
-        width, height = qr.size(code.modules, qr.QUIET_ZONE_SHORT, ascii_only)
-        return f"{text}\nQR code: needs {width}x{height} characters; this terminal has {columns}x{rows}.\n"
-    return text + "\n" + "\n".join(qr.render(code.matrix, quiet, ascii_only)) + "\n"
+    """The status, then the QR code fitted to the terminal on its own (the status scrolls above).
+    Without half blocks the code is pure ASCII: a dumb terminal takes no colours."""
+    p = present(snap, Viewer.PLAIN, qr_max_addrs=max_addrs, wifi_enabled=wifi_enabled)
+    return status.text(p) + status.qr_block(p, columns, rows, not half_blocks, colour=False)
 
 
 async def follow(
@@ -57,6 +57,7 @@ async def follow(
     rows: int,
     half_blocks: bool,
     max_addrs: int = qr.DEFAULT_MAX_ADDRS,
+    wifi_enabled: bool = False,
     settle: float = SETTLE_SECONDS,
 ) -> None:
     """Print the current snapshot, then again after changes that alter the text, at most once per
@@ -76,7 +77,7 @@ async def follow(
         while True:
             await changed.wait()
             changed.clear()
-            text = render(latest, columns, rows, half_blocks, max_addrs)
+            text = render(latest, columns, rows, half_blocks, max_addrs=max_addrs, wifi_enabled=wifi_enabled)
             if text != last:
                 if last is not None:
                     out.write("\n" + "-" * min(columns, 80) + "\n")
@@ -101,5 +102,6 @@ async def run(config: Config, store: StateStore, session: Session, out: TextIO) 
                 rows=size.lines,
                 half_blocks=half_blocks,
                 max_addrs=config.qr_max_addrs,
+                wifi_enabled=config.wifi_enabled,
             )
         )

@@ -1,18 +1,21 @@
 """The QR code a phone or `clan machines install --png` scans: its payload, its modules, and text renderers.
 
 The payload is the JSON clan's installer reader takes, byte for byte: compact, strict, ASCII only,
-`{"pass":"...","tor":"<id>.onion","addrs":["192.0.2.5","[2001:db8::5]"]}`. Every renderer draws
-the same `Matrix` (True = dark module), so the screen, `installer-env qr` and the tests agree.
+`{"pass":"...","tor":"<id>.onion","addrs":["192.0.2.5","[2001:db8::5]"]}`, with `:PORT` after each
+address when sshd does not listen on 22 (`"192.0.2.5:2222"`, `"[2001:db8::5]:2222"`). Every renderer
+draws the same `Matrix` (True = dark module), and `fit` is the one rule for how big a code gets in a
+given space, so the screen, plain mode, `status`, `installer-env qr` and the tests agree.
 """
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TextIO
+from typing import TextIO
 
 from installer_env import network, tor
 from installer_env.leanimport import lean_import
@@ -24,14 +27,12 @@ import qrcode.constants  # noqa: E402
 import qrcode.exceptions  # noqa: E402
 from qrcode.main import QRCode  # noqa: E402
 
-if TYPE_CHECKING:
-    from installer_env.session import Snapshot
-
 Matrix = tuple[tuple[bool, ...], ...]
 
 DEFAULT_MAX_ADDRS = 3
 QUIET_ZONE = 4  # what the QR specification asks for
-QUIET_ZONE_SHORT = 2  # still read by zbar and phone cameras; used when 4 does not fit
+QUIET_ZONE_SHORT = 2  # still read by zbar and phone cameras; never less (a code without one fails)
+SSH_PORT = 22  # the port clan tries when an address carries none
 
 # Strongest first: at the smallest version the data needs, the strongest level that still fits it
 # costs no extra modules and makes the code more forgiving of glare and a shaky phone.
@@ -67,8 +68,9 @@ HALF_BLOCK_GLYPHS = GLYPH_BOTH_LIGHT + GLYPH_UPPER_LIGHT + GLYPH_LOWER_LIGHT
 @dataclass(frozen=True)
 class QrCode:
     payload: str  # the exact text encoded, ASCII
-    addrs: tuple[str, ...]  # the addresses in the payload, in order
-    omitted_addrs: int  # offered addresses left out to keep the code small (the screen lists them)
+    has_password: bool  # False: `"pass":null` (no password yet, or one too long for any code)
+    onion: str | None  # the onion address in the payload, if any
+    addrs: tuple[str, ...]  # the addresses in the payload as written there (with `:PORT`), in order
     version: int  # 1-40
     error_correction: str  # "L", "M", "Q" or "H"
     matrix: Matrix  # True = dark module, without quiet zone
@@ -107,12 +109,34 @@ def onion_host(onion: str | None) -> str | None:
         return None
 
 
-def payload(password: str | None, onion: str | None, addrs: Sequence[str]) -> str:
+def with_port(host: str, port: int) -> str:
+    """`host` (IPv6 in brackets) as an entry of `addrs`: `:PORT` added unless the port is 22."""
+    return host if port == SSH_PORT else f"{host}:{port}"
+
+
+def qr_order(hosts: Sequence[str]) -> tuple[str, ...]:
+    """The reachable hosts, each once, in the order the code keeps them: IPv4, then global IPv6,
+    then unique-local IPv6 (fd00::/8 reaches only the local site; a global one reaches it too)."""
+
+    def rank(host: str) -> int:
+        address = ipaddress.ip_address(host.strip("[]"))
+        if address.version == 4:
+            return 0
+        return 2 if address in _UNIQUE_LOCAL else 1
+
+    usable = dict.fromkeys(h for h in (qr_host(a) for a in hosts) if h is not None)
+    return tuple(sorted(usable, key=rank))  # stable: keeps the network's order within a rank
+
+
+_UNIQUE_LOCAL = ipaddress.ip_network("fc00::/7")
+
+
+def payload(password: str | None, onion: str | None, addrs: Sequence[str], port: int = SSH_PORT) -> str:
     """The JSON text clan reads. `tor` is left out until there is an onion address."""
     document: dict[str, object] = {"pass": password}
     if (tor := onion_host(onion)) is not None:
         document["tor"] = tor
-    document["addrs"] = [h for h in (qr_host(a) for a in addrs) if h is not None]
+    document["addrs"] = [with_port(h, port) for h in (qr_host(a) for a in addrs) if h is not None]
     # ensure_ascii escapes anything outside ASCII and every control character, so the text is
     # strict JSON whatever the password holds.
     return json.dumps(document, ensure_ascii=True, separators=(",", ":"))
@@ -144,53 +168,97 @@ def encode(text: str) -> tuple[int, str, Matrix]:
     return version, name, tuple(tuple(bool(m) for m in row) for row in code.get_matrix())
 
 
-def build(
-    password: str | None,
-    onion: str | None,
-    offered: Sequence[str],
-    max_addrs: int,
-    max_modules: int | None = None,
-) -> QrCode:
-    """The QR code for these values, with at most `max_addrs` of the offered hosts.
-
-    With `max_modules`, hosts are dropped from the end until the code is at most that many modules
-    wide (a small screen); password and onion address always stay, so it can still be bigger.
-    """
-    hosts = list(dict.fromkeys(h for h in (qr_host(a) for a in offered) if h is not None))
-    chosen = hosts[: max(0, max_addrs)]
-    while True:
-        text = payload(password, onion, chosen)
-        try:
-            version, level, matrix = encode(text)
-        except ValueError:
-            if not chosen:
-                raise
-            chosen.pop()  # a silly max_addrs with long IPv6 addresses: keep what fits
-            continue
-        if max_modules is not None and len(matrix) > max_modules and chosen:
-            chosen.pop()
-            continue
-        return QrCode(
-            payload=text,
-            addrs=tuple(chosen),
-            omitted_addrs=len(hosts) - len(chosen),
-            version=version,
-            error_correction=level,
-            matrix=matrix,
-        )
+def build(password: str | None, onion: str | None, hosts: Sequence[str], port: int = SSH_PORT) -> QrCode:
+    """The QR code holding exactly these values (hosts as they go after `root@`)."""
+    text = payload(password, onion, hosts, port)
+    version, level, matrix = encode(text)
+    document = json.loads(text)
+    return QrCode(
+        payload=text,
+        has_password=password is not None,
+        onion=document.get("tor"),
+        addrs=tuple(document["addrs"]),
+        version=version,
+        error_correction=level,
+        matrix=matrix,
+    )
 
 
-def for_snapshot(
-    snap: Snapshot, max_addrs: int = DEFAULT_MAX_ADDRS, max_modules: int | None = None
-) -> QrCode:
-    """The QR code of a snapshot: its password, onion address and offered hosts."""
-    password = snap.password.password if snap.password is not None else None
-    onion = snap.tor.onion_address if snap.tor is not None else None
-    offered = snap.network.offered if snap.network is not None else ()
+@dataclass(frozen=True)
+class Content:
+    """What a code of this session may hold; `fit` decides how much of it a given space takes."""
+
+    password: str | None
+    onion: str | None
+    hosts: tuple[str, ...]  # in `qr_order`, at most the configured number
+    port: int = SSH_PORT
+    offered: int = 0  # how many hosts the session offers in all (the text lists every one)
+
+    @classmethod
+    def of(
+        cls, password: str | None, onion: str | None, offered: Sequence[str], max_addrs: int, port: int
+    ) -> Content:
+        ordered = qr_order(offered)
+        return cls(password, onion, ordered[: max(0, max_addrs)], port, len(ordered))
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """A code drawn in a space: `omitted` offered hosts left out, with `quiet_zone` (2 to 4) around it."""
+
+    code: QrCode
+    quiet_zone: int
+    omitted: int
+    columns: int  # the characters it takes
+    rows: int
+
+
+@dataclass(frozen=True)
+class TooSmall:
+    """Not even the smallest code (no address) fits with a quiet zone of 2; it would need this much."""
+
+    columns: int
+    rows: int
+
+
+@functools.lru_cache(maxsize=64)
+def _code(content: Content, count: int) -> QrCode:
+    hosts = content.hosts[:count]
     try:
-        return build(password, onion, offered, max_addrs, max_modules)
+        return build(content.password, content.onion, hosts, content.port)
     except ValueError:  # a password of thousands of characters (not one of ours): the rest still fits
-        return build(None, onion, offered, max_addrs, max_modules)
+        return build(None, content.onion, hosts, content.port)
+
+
+def fit(
+    content: Content,
+    columns: int | None = None,
+    rows: int | None = None,
+    ascii_only: bool = False,
+    max_quiet: int = QUIET_ZONE,
+) -> Fitted | TooSmall:
+    """The one rule for every view: the code with the most hosts (dropped from the end of
+    `qr_order`) that fits `columns` x `rows` with a quiet zone of 2, then the widest quiet zone up
+    to `max_quiet` that still fits. None for a limit: no limit. Never a quiet zone under 2."""
+
+    def fits(modules: int, quiet: int) -> bool:
+        width, height = size(modules, quiet, ascii_only)
+        return (columns is None or width <= columns) and (rows is None or height <= rows)
+
+    for count in range(len(content.hosts), -1, -1):
+        try:
+            code = _code(content, count)
+        except ValueError:  # too many long hosts for any version: fewer
+            continue
+        if not fits(code.modules, QUIET_ZONE_SHORT):
+            if count == 0:
+                return TooSmall(*size(code.modules, QUIET_ZONE_SHORT, ascii_only))
+            continue
+        widest = max(max_quiet, QUIET_ZONE_SHORT)
+        quiet = next(q for q in range(widest, QUIET_ZONE_SHORT - 1, -1) if fits(code.modules, q))
+        width, height = size(code.modules, quiet, ascii_only)
+        return Fitted(code, quiet, content.offered - count, width, height)
+    raise ValueError("no QR code holds even the onion address")  # not reachable with valid inputs
 
 
 def with_quiet_zone(matrix: Matrix, quiet: int = QUIET_ZONE) -> Matrix:
@@ -261,21 +329,6 @@ def size(modules: int, quiet: int, ascii_only: bool) -> tuple[int, int]:
     return (2 * side, side) if ascii_only else (side, (side + 1) // 2)
 
 
-def max_modules(columns: int, rows: int, ascii_only: bool) -> int:
-    """The widest code (modules per side) that fits `columns` x `rows` with the short quiet zone."""
-    side = min(columns // 2, rows) if ascii_only else min(columns, 2 * rows)
-    return side - 2 * QUIET_ZONE_SHORT
-
-
-def fitting_quiet_zone(modules: int, columns: int, rows: int, ascii_only: bool) -> int | None:
-    """The quiet zone to use in a `columns` x `rows` area: 4, else 2, else None (does not fit)."""
-    for quiet in (QUIET_ZONE, QUIET_ZONE_SHORT):
-        width, height = size(modules, quiet, ascii_only)
-        if width <= columns and height <= rows:
-            return quiet
-    return None
-
-
 def render(
     matrix: Matrix, quiet: int, ascii_only: bool, invert: bool = False, colour: bool = False
 ) -> list[str]:
@@ -285,14 +338,15 @@ def render(
     return render_half_blocks(matrix, quiet)
 
 
-def caption(code: QrCode) -> str:
+def caption(fitted: Fitted) -> str:
     """What the code holds and how big it is, for the line under it."""
-    tor = ", the onion address" if '"tor":' in code.payload else ""
+    code = fitted.code
+    tor = ", the onion address" if code.onion else ""
     count = len(code.addrs)
     addrs = f"{count} address{'es' if count != 1 else ''}"
-    if code.omitted_addrs:
-        addrs += f" (of {count + code.omitted_addrs}; the list above has all)"
-    secret = "password" if not code.payload.startswith('{"pass":null') else "no password yet"
+    if fitted.omitted:
+        addrs += f" (of {count + fitted.omitted}; the list above has all)"
+    secret = "password" if code.has_password else "no password yet"
     return (
         f"QR code: {secret}{tor}, {addrs}; version {code.version}, "
         f"{code.modules}x{code.modules} modules, error correction {code.error_correction}"

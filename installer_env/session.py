@@ -1,8 +1,9 @@
 """The snapshot every view renders from, and the loop that keeps it current.
 
-Sources (state file, sshd, and later netlink, tor, iwd) each run as a task that calls
-`Session.update`; views iterate `Session.snapshots()` and never talk to a source themselves, so the
-screen, the serial text and `status --json` cannot disagree.
+Sources (state file, sshd, netlink, tor, iwd) each run as a task that hands `Session.publish` a
+value of its own type; views iterate `Session.snapshots()` and never talk to a source themselves,
+and render through `installer_env.presentation`, so the screen, the serial text and `status --json`
+cannot disagree.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
 
 from installer_env import hostname, network, sshd, tor, wifi
 from installer_env.config import Config
@@ -42,11 +42,32 @@ class Snapshot:
     rotation_problem: str | None = None
 
 
-def collect(config: Config, store: StateStore, *, wifi_now: bool = True) -> Snapshot:
-    """Everything at once, for one-shot views such as `status`.
+@dataclass(frozen=True)
+class PasswordReading:
+    """What the state file holds now: the password, or None and why there is none."""
 
-    Without `wifi_now` the Wi-Fi part is left to its follower: a D-Bus that does not answer would
-    otherwise hold up a live view's first frame for the whole D-Bus timeout.
+    state: PasswordState | None
+    problem: str | None
+
+
+@dataclass(frozen=True)
+class NewPassword:
+    """This console made a new password: it replaces the old one and any earlier failure to."""
+
+    state: PasswordState
+
+
+# Each source's own type: a value of any other type, or a misspelt field, fails the type check.
+SourceValue = PasswordReading | NewPassword | sshd.SshdStatus | NetworkSnapshot | WifiStatus | TorStatus
+
+
+def collect(config: Config, store: StateStore, *, live: bool = False) -> Snapshot:
+    """Everything at once: for one-shot views such as `status`, and the first snapshot of a live one.
+
+    A `live` view runs the sources itself. Its Wi-Fi part is left to the follower (a D-Bus that does
+    not answer would otherwise hold up the first frame for the whole D-Bus timeout), and its tor
+    part is what the key file says (the address) rather than a one-shot look, whose advice ("the
+    console screen starts it") is for `status`.
     """
     state, problem = read_password(store)
     name, mdns_name = names(config)
@@ -54,6 +75,9 @@ def collect(config: Config, store: StateStore, *, wifi_now: bool = True) -> Snap
         # `sshd -T` is another process: it runs while this thread reads netlink.
         ssh = pool.submit(sshd.status, config)
         net = network.read()
+        tor_status = None
+        if config.tor_enabled:
+            tor_status = _tor_before_follow(config) if live else tor.status(config)
         return Snapshot(
             hostname=name,
             mdns_name=mdns_name,
@@ -61,8 +85,8 @@ def collect(config: Config, store: StateStore, *, wifi_now: bool = True) -> Snap
             password_problem=problem,
             ssh=ssh.result(),
             network=net,
-            wifi=wifi.read_status() if config.wifi_enabled and wifi_now else None,
-            tor=tor.status(config) if config.tor_enabled else None,
+            wifi=wifi.read_status() if config.wifi_enabled and not live else None,
+            tor=tor_status,
         )
 
 
@@ -70,6 +94,19 @@ def names(config: Config) -> tuple[str, str | None]:
     """This machine's host name, and its mDNS name when that is announced."""
     name = hostname.read()
     return name, f"{name}.local" if config.mdns else None
+
+
+def _tor_before_follow(config: Config) -> TorStatus:
+    """Which tor, and the address the key file names: all a live view knows before its tor source
+    reports (a damaged key file is the source's to report, in words)."""
+    endpoint = tor.choose_endpoint(config)
+    try:
+        key = tor.read_key(tor.key_path(config))
+    except tor.TorProblem:
+        key = None
+    return TorStatus(
+        mode=endpoint.mode, control=endpoint.label, onion_address=key.address if key is not None else None
+    )
 
 
 class Session:
@@ -83,13 +120,16 @@ class Session:
     def snapshot(self) -> Snapshot:
         return self._snapshot
 
-    def update(self, **changes: Any) -> None:
-        """Replace some fields and notify every view; an unchanged snapshot notifies no one.
+    def publish(self, value: SourceValue) -> None:
+        """A source's new value; every view is notified unless the snapshot stays the same.
 
         Call it on the event loop's thread (from a worker thread: `loop.call_soon_threadsafe`),
         as the queues are asyncio's.
         """
-        new = dataclasses.replace(self._snapshot, **changes)
+        self.replace(_with(self._snapshot, value))
+
+    def replace(self, new: Snapshot) -> None:
+        """A whole new snapshot (tests, and the values above); unchanged notifies no one."""
         if new == self._snapshot:
             return
         self._snapshot = new
@@ -110,6 +150,22 @@ class Session:
             self._subscribers.discard(queue)
 
 
+def _with(snap: Snapshot, value: SourceValue) -> Snapshot:
+    match value:
+        case PasswordReading(state, problem):
+            return dataclasses.replace(snap, password=state, password_problem=problem)
+        case NewPassword(state):
+            return dataclasses.replace(snap, password=state, password_problem=None, rotation_problem=None)
+        case sshd.SshdStatus():
+            return dataclasses.replace(snap, ssh=value)
+        case NetworkSnapshot():
+            return dataclasses.replace(snap, network=value)
+        case WifiStatus():
+            return dataclasses.replace(snap, wifi=value)
+        case TorStatus():
+            return dataclasses.replace(snap, tor=value)
+
+
 def read_password(store: StateStore) -> tuple[PasswordState | None, str | None]:
     """The current password, or None and why there is none (the `password_problem` key)."""
     try:
@@ -127,7 +183,7 @@ async def follow_password(store: StateStore, session: Session) -> None:
     async for seen in store.watch(interval=0.5):
         # The watch has read the file already; only when there is no state, read again for why.
         state, problem = (seen, None) if seen is not None else read_password(store)
-        session.update(password=state, password_problem=problem)
+        session.publish(PasswordReading(state, problem))
 
 
 async def supervise(name: str, source: Callable[[], Awaitable[None]]) -> None:
@@ -186,4 +242,4 @@ async def follow_sshd(
         last_full_look = loop.time()
         # A known port skips `sshd -T`; after a failed one, ask again (sshd may since be set up).
         port = current.port if current.port_known else None
-        session.update(ssh=await asyncio.to_thread(sshd.status, config, port))
+        session.publish(await asyncio.to_thread(sshd.status, config, port))

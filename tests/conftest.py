@@ -17,6 +17,20 @@ from installer_env.config import Config
 
 MakeConfig = Callable[..., Config]
 HOME_PASSPHRASE = "correct horse battery"
+# Fixtures that only root can set up: a test using one is marked `root`, so a contributor without
+# root runs the others with `pytest -m "not root"`.
+ROOT_FIXTURES = frozenset({"throwaway_user", "sshd_server", "netns"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if ROOT_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.root)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("root") is not None and os.geteuid() != 0:
+        pytest.skip('needs root; without root, run the others with pytest -m "not root"')
 
 
 @pytest.fixture

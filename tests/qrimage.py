@@ -158,3 +158,15 @@ def decode_text(lines: list[str], theme: Theme, path: Path, blur_size: int = 0) 
         pixels = blur(pixels, blur_size)
     write_pgm(pixels, path)
     return zbar_decode(path)
+
+
+def decode_half_blocks(lines: list[str]) -> str:
+    """The payload of the screen's colour-free half-block lines, drawn as it draws them (bright
+    white on black), read back by zbarimg."""
+    import tempfile
+
+    from installer_env import qr
+
+    with tempfile.TemporaryDirectory() as tmp:
+        drawn = [f"{qr.SGR_LIGHT_ON_DARK}{line}{qr.SGR_RESET}" for line in lines]
+        return decode_text(drawn, LIGHT_THEME, Path(tmp) / "screen.pgm").decode("ascii")

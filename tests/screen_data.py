@@ -73,6 +73,7 @@ TOR_PUBLISHED = TorStatus(
     bootstrap_phase="Done",
     onion_address=ONION,
     published=True,
+    service_added=True,
 )
 
 TOR_BOOTSTRAPPING = TorStatus(

@@ -1,24 +1,25 @@
-"""The core runs without a terminal and without textual/rich; `status --json` matches the README."""
+"""The core runs without a terminal and without textual/rich; `status --json` matches its reference,
+docs/status.schema.json, which documents every key and allows no other."""
 
 from __future__ import annotations
 
 import json
 import pkgutil
-import re
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
+import screen_data
+import status_schema
 from cli_runner import run_cli
 from conftest import MakeConfig
 
 import installer_env
-from installer_env import rotation
+from installer_env import rotation, status
 from installer_env.state import StateStore
-
-README = Path(__file__).resolve().parent.parent / "README.md"
 
 
 def _core_modules() -> list[str]:
@@ -56,54 +57,28 @@ def test_core_module_does_not_load_textual_or_rich(module: str) -> None:
     assert result.stdout.strip() == "", f"{module} loads {result.stdout.strip()}"
 
 
-def _flatten(value: Any, path: str = "") -> set[str]:
-    """Dotted key paths of the leaves; lists as `key[]`, their objects' keys as `key[].child`."""
-    if isinstance(value, dict):
-        paths: set[str] = set()
-        for key, child in value.items():
-            paths |= _flatten(child, f"{path}.{key}" if path else key)
-        return paths
-    if isinstance(value, list):
-        paths = {f"{path}[]"}
-        for item in value:
-            if isinstance(item, dict):
-                paths |= _flatten(item, f"{path}[]")
-        return paths
-    return {path}
+def _objects(node: dict[str, Any], path: str = "") -> list[tuple[str, dict[str, Any]]]:
+    """Every object schema in the reference, with its key path."""
+    found = [(path, node)] if "properties" in node else []
+    for key, child in node.get("properties", {}).items():
+        found += _objects(child, f"{path}.{key}" if path else key)
+    if "items" in node:
+        found += _objects(node["items"], f"{path}[]")
+    return found
 
 
-def _documented_keys() -> set[str]:
-    """The key paths in the README's `status --json` table.
-
-    A row names a key path, siblings as `.name`, and for a list of objects (`key[]`) the objects'
-    keys in the meaning column.
-    """
-    text = README.read_text(encoding="utf-8")
-    section = text[text.index("`installer-env status --json` prints") :]
-    section = section[: section.index("\n## ")]
-    documented: set[str] = set()
-    for row in re.findall(r"^\| (.+?) \| (.+?) \|$", section, flags=re.MULTILINE):
-        keys = re.findall(r"`([^`]+)`", row[0])
-        if not keys or keys[0] == "key":
-            continue
-        first = keys[0]
-        parent = first.rsplit(".", 1)[0] if "." in first else ""
-        for key in keys:
-            full = f"{parent}{key}" if key.startswith(".") else key
-            documented.add(full)
-            if full.endswith("[]"):
-                for child in re.findall(r"`([a-z_][a-z0-9_]*)`", row[1]):
-                    documented.add(f"{full}.{child}")
-    return documented
+def test_the_reference_documents_every_key_and_allows_no_other() -> None:
+    jsonschema.Draft202012Validator.check_schema(status_schema.schema())
+    objects = _objects(status_schema.schema())
+    assert len(objects) >= 15
+    for path, node in objects:
+        assert node.get("additionalProperties") is False, path
+        assert set(node["required"]) == set(node["properties"]), path
+        for key, child in node["properties"].items():
+            assert child.get("description"), f"{path}.{key} has no description"
 
 
-def _is_documented(path: str, documented: set[str]) -> bool:
-    # An object documented as a whole (`network`, `qr`) may describe its keys in prose.
-    parts = path.split(".")
-    return any(".".join(parts[:n]) in documented for n in range(1, len(parts) + 1))
-
-
-def test_status_json_without_a_terminal_matches_the_readme(
+def test_status_json_without_a_terminal_matches_the_reference(
     isolated_env: dict[str, str], tmp_path: Path, make_config: MakeConfig
 ) -> None:
     keys = tmp_path / "keys"
@@ -119,15 +94,23 @@ def test_status_json_without_a_terminal_matches_the_readme(
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
     assert doc["password"] is not None
+    assert doc["ssh"]["host_keys"]
+    status_schema.validate(json.loads(empty.stdout))
+    status_schema.validate(doc)
+    # And with tor and everything in the screen's snapshot.
+    status_schema.validate(status.to_dict(screen_data.snapshot()))
 
-    documented = _documented_keys()
-    assert {"schema", "password.password", "ssh.host_keys[].fingerprint", "ssh.problems[]"} <= documented
-    actual = _flatten(doc) | _flatten(json.loads(empty.stdout))
-    undocumented = sorted(p for p in actual if not _is_documented(p, documented))
-    assert undocumented == [], f"keys missing from the README table: {undocumented}"
-    top_level = {k for k in documented if "." not in k and "[" not in k}
-    assert top_level <= doc.keys(), "README documents keys status --json does not print"
-    for key in documented:
-        head, _, rest = key.partition(".")
-        if head in ("password", "ssh") and rest and "[]." not in key and not rest.endswith("[]"):
-            assert rest in doc[head], key
+
+@pytest.mark.parametrize(
+    "where",
+    [("password",), ("network", "interfaces", 0), ("network", "interfaces", 0, "hardware"), ("tor",), ()],
+    ids=["password", "interface", "hardware", "tor", "top"],
+)
+def test_an_undocumented_key_fails_the_check(where: tuple[str | int, ...]) -> None:
+    doc = status.to_dict(screen_data.snapshot())
+    node: Any = doc
+    for step in where:
+        node = node[step]
+    node["bogus"] = 1
+    with pytest.raises(jsonschema.ValidationError, match="bogus"):
+        status_schema.validate(doc)

@@ -19,6 +19,7 @@ import pytest
 from installer_env import console, hostname, status
 from installer_env.config import Config
 from installer_env.network import NetworkSnapshot
+from installer_env.presentation import Viewer, present
 from installer_env.session import Snapshot
 from installer_env.sshd import SshdStatus
 from installer_env.state import PasswordState, StateStore
@@ -57,7 +58,8 @@ def test_early_text_is_the_password_and_logins_of_the_status_text() -> None:
     snap = _snapshot()
     text = console.early_text(snap)
     assert text.startswith(console.HOME)  # over the early password, which cleared the console
-    lines = [line for line in status.essentials(snap).splitlines() if line]
+    lines = [line for line in status.essentials(present(snap, Viewer.PLAIN)).splitlines() if line]
+    assert text.removeprefix(console.HOME).startswith("\n".join(lines[:2]).replace("\n", "\x1b[K\n\x1b[K\n"))
     assert "Password     amber-otter-quilt-lantern" in lines
     assert "Log in with: ssh root@192.0.2.5" in lines
     assert "             ssh root@[2001:db8::5]" in lines

@@ -15,6 +15,7 @@ from qrimage import LIGHT_THEME, decode_text
 
 from installer_env import network, qr, sshd, status
 from installer_env.network import Interface, NetworkSnapshot
+from installer_env.presentation import present
 from installer_env.session import Session, Snapshot
 
 TIMEOUT = 10.0  # generous: DAD takes a second or two, and the machine is shared
@@ -332,7 +333,8 @@ def test_hostile_interface_names_stay_literal(netns: Namespace, tmp_path: Path) 
     assert document.isascii()
     names = {i["name"] for i in json.loads(document)["network"]["interfaces"]}
     assert names >= set(hostile)  # JSON keeps the exact names, escaped
-    code = qr.for_snapshot(view)
+    code = qr.build(None, None, view.network.offered if view.network else ())
+    assert json.loads(document)["qr"]["payload"] == code.payload
     assert json.loads(code.payload, strict=True)["addrs"] == ["192.0.2.99"]
     assert decode_text(qr.render_half_blocks(code.matrix), LIGHT_THEME, tmp_path / "q.pgm") == (
         code.payload.encode()
@@ -363,9 +365,11 @@ def test_fifty_addresses(netns: Namespace, count: int, tmp_path: Path) -> None:
     assert snap.offered[: len(v4)] == tuple(v4)  # IPv4 first, in the kernel's order
     assert sorted(snap.offered[len(v4) :]) == sorted(f"[{a}]" for a in v6)  # IPv6: newest first
     view = bare_snapshot(snap)
-    code = qr.for_snapshot(view, max_addrs=qr.DEFAULT_MAX_ADDRS)
+    fitted = present(view).fit_qr()
+    assert isinstance(fitted, qr.Fitted)
+    code = fitted.code
     assert code.addrs == tuple(v4[: qr.DEFAULT_MAX_ADDRS])
-    assert code.omitted_addrs == count - qr.DEFAULT_MAX_ADDRS
+    assert fitted.omitted == count - qr.DEFAULT_MAX_ADDRS
     assert decode_text(qr.render_half_blocks(code.matrix), LIGHT_THEME, tmp_path / "q.pgm") == (
         code.payload.encode()
     )

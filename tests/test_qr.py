@@ -63,7 +63,7 @@ def check_clan_contract(text: str, addrs: list[str], pw: str | None, tor: str | 
 @pytest.mark.parametrize("count", range(1, 7))
 def test_payload_round_trips_through_every_renderer(count: int, tmp_path: Path) -> None:
     pw, tor = longest_password(), onion()
-    code = qr.build(pw, tor, ADDRS[:count], max_addrs=6)
+    code = qr.build(pw, tor, ADDRS[:count])
     check_clan_contract(code.payload, ADDRS[:count], pw, tor)
     assert code.modules == 17 + 4 * code.version
     expected = code.payload.encode("ascii")
@@ -82,7 +82,7 @@ def test_pure_ascii_reads_on_a_vga_font(count: int, tmp_path: Path) -> None:
     """ "##" in the VGA font leaves gaps between text rows that zbar trips over in a sharp image; a
     phone camera never sees it that sharp: read it slightly out of focus, as the camera does."""
     pw, tor = longest_password(), onion()
-    code = qr.build(pw, tor, ADDRS[:count], max_addrs=6)
+    code = qr.build(pw, tor, ADDRS[:count])
     expected = code.payload.encode("ascii")
     one_module = CELL_HEIGHT
     plain = qr.render_ascii(code.matrix, qr.QUIET_ZONE)
@@ -92,7 +92,7 @@ def test_pure_ascii_reads_on_a_vga_font(count: int, tmp_path: Path) -> None:
 
 
 def test_renderers_emit_only_their_glyphs_and_reset_colours() -> None:
-    code = qr.build(longest_password(), onion(), ADDRS, max_addrs=6)
+    code = qr.build(longest_password(), onion(), ADDRS)
     half = qr.render_half_blocks(code.matrix)
     side = code.modules + 2 * qr.QUIET_ZONE
     assert len(half) == (side + 1) // 2
@@ -117,7 +117,7 @@ def test_renderers_emit_only_their_glyphs_and_reset_colours() -> None:
 
 
 def test_quiet_zone_is_light_on_every_side() -> None:
-    code = qr.build("a", None, [], 3)
+    code = qr.build("a", None, [])
     framed = qr.with_quiet_zone(code.matrix, 4)
     assert all(not any(row) for row in framed[:4] + framed[-4:])
     assert all(not any(row[:4]) and not any(row[-4:]) for row in framed)
@@ -162,7 +162,7 @@ def test_only_reachable_ip_addresses_get_in() -> None:
 
 def test_hostile_password_stays_strict_ascii_json(tmp_path: Path) -> None:
     hostile = 'a"b\\c\x00\x1b[2J\n\u202e\u00e9\U0001f600'
-    code = qr.build(hostile, None, ADDRS[:1], 3)
+    code = qr.build(hostile, None, ADDRS[:1])
     check_clan_contract(code.payload, ADDRS[:1], hostile, None)
     assert decode_text(qr.render_half_blocks(code.matrix), LIGHT_THEME, tmp_path / "q.pgm") == (
         code.payload.encode("ascii")
@@ -173,24 +173,28 @@ def test_fifty_addresses_are_capped_and_still_read(tmp_path: Path) -> None:
     many = [f"10.0.{i // 250}.{i % 250 + 1}" for i in range(25)]
     many += [f"[2001:db8:ffff:ffff:ffff:ffff:ffff:{i:x}]" for i in range(25)]
     pw, tor = longest_password(), onion()
-    small = qr.build(pw, tor, many, max_addrs=3)
-    assert small.addrs == tuple(many[:3])
-    assert small.omitted_addrs == 47
-    check_clan_contract(small.payload, many[:3], pw, tor)
-    big = qr.build(pw, tor, many, max_addrs=50)
-    assert big.addrs == tuple(many)
-    assert big.omitted_addrs == 0
-    check_clan_contract(big.payload, many, pw, tor)
-    for code in (small, big):
+    small = qr.fit(qr.Content.of(pw, tor, many, max_addrs=3, port=22))
+    assert isinstance(small, qr.Fitted)
+    assert small.code.addrs == tuple(many[:3])
+    assert small.omitted == 47
+    check_clan_contract(small.code.payload, many[:3], pw, tor)
+    big = qr.fit(qr.Content.of(pw, tor, many, max_addrs=50, port=22))
+    assert isinstance(big, qr.Fitted)
+    assert big.code.addrs == tuple(many)
+    assert big.omitted == 0
+    check_clan_contract(big.code.payload, many, pw, tor)
+    for code in (small.code, big.code):
         image = tmp_path / f"v{code.version}.pgm"
         assert decode_text(qr.render_half_blocks(code.matrix), LIGHT_THEME, image) == code.payload.encode()
-    assert qr.build(pw, tor, many, max_addrs=0).addrs == ()
+    none = qr.fit(qr.Content.of(pw, tor, many, max_addrs=0, port=22))
+    assert isinstance(none, qr.Fitted)
+    assert none.code.addrs == ()
 
 
 def test_smallest_version_then_strongest_error_correction() -> None:
     pw, tor = longest_password(), onion()
     for addrs in (ADDRS[:2], [], ADDRS):
-        code = qr.build(pw, tor, addrs, 6)
+        code = qr.build(pw, tor, addrs)
         minimal = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_L)
         minimal.add_data(code.payload)
         assert code.version == minimal.best_fit()  # never bigger than error correction L needs
@@ -200,37 +204,71 @@ def test_smallest_version_then_strongest_error_correction() -> None:
 
 
 def test_payload_with_tor_and_two_addresses_is_version_eight_at_most() -> None:
-    code = qr.build(longest_password(), onion(), ADDRS[:2], 3)
+    code = qr.build(longest_password(), onion(), ADDRS[:2])
     assert code.version <= 8
     assert code.modules <= 49
 
 
-def test_quiet_zone_shrinks_before_the_code_is_dropped() -> None:
-    assert qr.fitting_quiet_zone(45, 80, 25, ascii_only=False) == 2  # 49x25 with 2, 53x27 with 4
-    assert qr.fitting_quiet_zone(41, 80, 25, ascii_only=False) == 4
-    assert qr.fitting_quiet_zone(49, 80, 24, ascii_only=False) is None
-    assert qr.fitting_quiet_zone(25, 80, 40, ascii_only=True) == 4
-    assert qr.fitting_quiet_zone(35, 80, 40, ascii_only=True) == 2  # 78 columns with 2, 86 with 4
-    assert qr.fitting_quiet_zone(41, 80, 60, ascii_only=True) is None
-
-
-def test_a_small_screen_gets_fewer_addresses_not_no_code() -> None:
+def test_addresses_go_before_the_quiet_zone_goes_under_two() -> None:
     pw, tor = longest_password(), onion()
-    full = qr.build(pw, tor, ADDRS, max_addrs=6)
-    budget = qr.max_modules(80, 25, ascii_only=False)  # all of an 80x25 VT
-    assert budget == 46
-    small = qr.build(pw, tor, ADDRS, max_addrs=6, max_modules=budget)
-    assert full.modules > budget >= small.modules
-    assert small.addrs == tuple(ADDRS[: len(small.addrs)])
-    assert small.omitted_addrs == len(ADDRS) - len(small.addrs)
-    assert small.addrs  # password, onion address and one IPv4 address fit on a VT
-    width, height = qr.size(small.modules, qr.QUIET_ZONE_SHORT, ascii_only=False)
-    assert width <= 80
-    assert height <= 25
-    # Password and onion address never go: a budget below them still gets the code.
-    tiny = qr.build(pw, tor, ADDRS, max_addrs=6, max_modules=21)
-    assert tiny.addrs == ()
-    assert json.loads(tiny.payload)["pass"] == pw
+    content = qr.Content.of(pw, tor, ADDRS, max_addrs=6, port=22)
+    full = qr.fit(content)
+    assert isinstance(full, qr.Fitted)
+    assert full.quiet_zone == qr.QUIET_ZONE
+    assert full.omitted == 0
+    # All of an 80x25 VT: fewer addresses, not no code, and a quiet zone of 2 at least.
+    small = qr.fit(content, 80, 25)
+    assert isinstance(small, qr.Fitted)
+    assert full.code.modules > small.code.modules
+    assert small.code.addrs  # password, onion address and one IPv4 address fit on a VT
+    assert small.code.addrs == full.code.addrs[: len(small.code.addrs)]
+    assert small.omitted == len(ADDRS) - len(small.code.addrs)
+    assert small.quiet_zone >= qr.QUIET_ZONE_SHORT
+    assert (small.columns, small.rows) == qr.size(small.code.modules, small.quiet_zone, ascii_only=False)
+    assert small.columns <= 80
+    assert small.rows <= 25
+    # One address more would not have fitted with 2.
+    bigger = qr.build(pw, tor, full.code.addrs[: len(small.code.addrs) + 1])
+    assert qr.size(bigger.modules, qr.QUIET_ZONE_SHORT, ascii_only=False)[1] > 25
+    # Where 4 fits, 4; a row less, the same code with 3.
+    roomy = qr.fit(content, full.columns, full.rows)
+    assert isinstance(roomy, qr.Fitted)
+    assert (roomy.code, roomy.quiet_zone) == (full.code, qr.QUIET_ZONE)
+    tighter = qr.fit(content, full.columns, full.rows - 1)
+    assert isinstance(tighter, qr.Fitted)
+    assert (tighter.code, tighter.quiet_zone) == (full.code, 3)
+    # Password and onion address never go: with no room even for them, no code at all.
+    tiny = qr.fit(content, 30, 15)
+    assert isinstance(tiny, qr.TooSmall)
+    smallest = qr.build(pw, tor, [])
+    assert (tiny.columns, tiny.rows) == qr.size(smallest.modules, qr.QUIET_ZONE_SHORT, ascii_only=False)
+
+
+def test_order_for_the_code_is_ipv4_then_global_ipv6_then_unique_local() -> None:
+    offered = ["[fd77::10]", "192.0.2.7", "[2001:db8:77::10]", "[fd00::1]", "10.0.0.5", "[2001:db8::9]"]
+    assert qr.qr_order(offered) == (
+        "192.0.2.7",
+        "10.0.0.5",
+        "[2001:db8:77::10]",
+        "[2001:db8::9]",
+        "[fd77::10]",
+        "[fd00::1]",
+    )
+    # A cut list keeps the global IPv6 address, not the unique-local one.
+    content = qr.Content.of("pw", None, ["[fd77::10]", "[2001:db8:77::10]"], max_addrs=1, port=22)
+    fitted = qr.fit(content)
+    assert isinstance(fitted, qr.Fitted)
+    assert fitted.code.addrs == ("[2001:db8:77::10]",)
+
+
+def test_a_port_other_than_22_goes_into_every_address() -> None:
+    text = qr.payload("pw", None, ["10.0.0.5", "[2001:db8::5]"], port=2222)
+    assert json.loads(text)["addrs"] == ["10.0.0.5:2222", "[2001:db8::5]:2222"]
+    for entry in json.loads(text)["addrs"]:  # what clan's parser takes: host and port
+        url = urllib.parse.urlsplit(f"ssh://root@{entry}")
+        assert url.port == 2222
+        assert ipaddress.ip_address(url.hostname or "")
+    assert json.loads(qr.payload("pw", None, ["10.0.0.5"], port=22))["addrs"] == ["10.0.0.5"]
 
 
 def test_half_blocks_only_where_the_terminal_can_show_them() -> None:

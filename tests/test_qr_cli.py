@@ -109,7 +109,8 @@ def test_status_shows_addresses_and_the_qr_when_it_fits(
     small, _ = in_netns(
         netns, isolated_env, "status", TERM="linux", PYTHONIOENCODING="utf-8", COLUMNS="30", LINES="10"
     )
-    assert "does not fit this terminal" in small
+    assert "QR code: needs " in small
+    assert "characters; this terminal has 30x10" in small
     assert "\x1b" not in small
 
     piped, _ = in_netns(netns, isolated_env, "status", TERM="linux", PYTHONIOENCODING="utf-8")

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import status_schema
 from conftest import MakeConfig
 from realssh import free_port
 from stem.control import Controller
@@ -408,6 +409,7 @@ def rest_is_shown(config: Config) -> tuple[dict[str, Any], str]:
     """status --json and status text still carry the password and the ssh part."""
     snap = collect(config, StateStore(config.state_dir))
     doc = json.loads(status.to_json(snap))
+    status_schema.validate(doc)
     text = status.to_text(snap)
     assert doc["password"]["password"]
     assert doc["ssh"]["port"] == SSH_PORT
@@ -577,6 +579,7 @@ def test_status_is_quick_when_tor_hangs(make_config: MakeConfig, tmp_path: Path)
 def test_json_keys(launch_config: Config) -> None:
     snap = collect(launch_config, StateStore(launch_config.state_dir))
     doc = json.loads(status.to_json(snap))
+    status_schema.validate(doc)
     assert set(doc["tor"]) == {
         "reachable",
         "mode",

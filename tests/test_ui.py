@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import pytest
 import screen_data
+from qrimage import decode_half_blocks
 from screen_tools import flat, screen_text, wait_for
 
-from installer_env import qr, rotation
+from installer_env import qr, rotation, status
 from installer_env.config import Config
+from installer_env.presentation import Viewer, present
 from installer_env.session import Session, collect
 from installer_env.state import StateStore
 from installer_env.tor import TorStatus
@@ -55,15 +58,15 @@ async def test_layout_follows_the_terminal_size(size: tuple[int, int], kind: str
         assert bool(qr_lines) == (kind != "-small")
 
 
-async def test_qr_on_the_main_screen_is_the_snapshots_payload() -> None:
+async def test_qr_on_the_main_screen_is_the_payload_status_json_reports() -> None:
     snap = screen_data.snapshot()
     app = screen_data.app(snap)
     async with app.run_test(size=WIDE) as pilot:
         await pilot.pause()
         view = app.screen.query_one(QrView)
-        expected = qr.build(screen_data.PASSWORD, screen_data.ONION, snap.network.offered, 3)  # type: ignore[union-attr]
-        assert view.lines == qr.half_block_lines(expected.matrix, view.quiet_zone)
         assert view.lines[0] in screen_text(app)
+    # Read back what the screen drew, independently of how it was made.
+    assert decode_half_blocks(view.lines) == status.to_dict(snap)["qr"]["payload"]
 
 
 async def test_address_added_appears_with_a_new_qr_code() -> None:
@@ -73,19 +76,17 @@ async def test_address_added_appears_with_a_new_qr_code() -> None:
         await pilot.pause()
         before = app.screen.query_one(QrView).lines
         wlan = screen_data.interface("wlan0", "10.1.2.3", index=3)
-        app.session.update(network=screen_data.network(screen_data.ETH0, wlan))
+        app.session.publish(screen_data.network(screen_data.ETH0, wlan))
         await wait_for(pilot, lambda: "ssh root@10.1.2.3" in screen_text(app))
         assert "wlan0" in screen_text(app)
         after = app.screen.query_one(QrView).lines
         assert after != before
-        code = qr.build(
-            screen_data.PASSWORD, screen_data.ONION, ("192.168.1.5", "10.1.2.3", "[2001:db8::5]"), 3
-        )
-        assert after == qr.half_block_lines(code.matrix, app.screen.query_one(QrView).quiet_zone)
+    payload = json.loads(decode_half_blocks(after))
+    assert payload["addrs"] == ["192.168.1.5", "10.1.2.3", "[2001:db8::5]"]
 
 
 async def test_tor_progress_bar_until_published() -> None:
-    app = screen_data.app(screen_data.snapshot(tor=None))
+    app = screen_data.app(screen_data.snapshot(tor=TorStatus(mode="system")))
     async with app.run_test(size=WIDE) as pilot:
         await pilot.pause()
         assert "starting..." in screen_text(app)
@@ -96,12 +97,12 @@ async def test_tor_progress_bar_until_published() -> None:
                 bootstrap_phase=phase,
                 onion_address=screen_data.ONION,
             )
-            app.session.update(tor=status)
-            shown = f"{percent:3d}% {phase}"
+            app.session.publish(status)
+            shown = f"bootstrapping {percent}%: {phase}"
             await wait_for(pilot, lambda: shown in screen_text(app))  # noqa: B023
             assert progress_bar(percent) in screen_text(app)
         assert progress_bar(45) == "[" + "█" * 9 + "░" * 11 + "]"
-        app.session.update(tor=screen_data.TOR_PUBLISHED)
+        app.session.publish(screen_data.TOR_PUBLISHED)
         await wait_for(pilot, lambda: "published" in screen_text(app))
         assert "░" not in screen_text(app)
         assert f"torify ssh root@{screen_data.ONION}" in screen_text(app)
@@ -184,8 +185,8 @@ async def test_qr_full_screen_and_back(key: str) -> None:
 
 async def test_qr_full_screen_uses_the_largest_quiet_zone_that_fits() -> None:
     snap = screen_data.snapshot()
-    code = qr.build(screen_data.PASSWORD, screen_data.ONION, snap.network.offered, 3)  # type: ignore[union-attr]
-    rows = layout.qr_cells(code.modules, 2)[1] + 1  # room for a quiet zone of 2 and the caption, not 3
+    modules = status.to_dict(snap)["qr"]["modules"]
+    rows = qr.size(modules, 2, ascii_only=False)[1] + 1  # room for a quiet zone of 2 and the caption, not 3
     app = screen_data.app(snap)
     async with app.run_test(size=(100, rows)) as pilot:
         await pilot.press("q")
@@ -286,16 +287,23 @@ async def test_bootstrapped_but_unpublished_onion_says_it_is_publishing() -> Non
     app = screen_data.app(screen_data.snapshot(tor=status))
     async with app.run_test(size=WIDE) as pilot:
         await pilot.pause()
-        assert f"{progress_bar(100)} 100% publishing the onion service" in screen_text(app)
+        assert f"{progress_bar(100)} bootstrapped, publishing the onion service" in screen_text(app)
 
 
-def test_layout_arithmetic() -> None:
-    # Version 7 (45 modules): beside the text from 100 columns, only full screen on 80x24.
-    assert layout.choose(100, 37, 45) == layout.Layout(layout.Kind.WIDE, 2)
-    assert layout.choose(80, 24, 45) == layout.Layout(layout.Kind.SMALL, 0)
-    assert layout.choose(80, 60, 45) == layout.Layout(layout.Kind.TALL, 2)
+def test_layout_keeps_the_most_addresses_and_a_quiet_zone_of_two() -> None:
+    p = present(screen_data.snapshot(), Viewer.SCREEN)  # version 7 (45 modules)
+    wide = layout.choose(100, 37, p.fit_qr)
+    assert wide.kind is layout.Kind.WIDE
+    assert wide.code is not None
+    assert wide.code.quiet_zone == 2
+    assert layout.choose(80, 24, p.fit_qr) == layout.Layout(layout.Kind.SMALL, None)
+    assert layout.choose(80, 60, p.fit_qr).kind is layout.Kind.TALL
     assert layout.choose(160, 50, None).kind is layout.Kind.SMALL  # no code yet
-    assert layout.fullscreen_quiet_zone(160, 50, 45) == 4
-    assert layout.fullscreen_quiet_zone(80, 24, 45) == 1
-    assert layout.fullscreen_quiet_zone(80, 23, 45) == 0
-    assert layout.fullscreen_quiet_zone(80, 22, 45) is None
+    full, caption = layout.fullscreen(160, 50, p.fit_qr)
+    assert isinstance(full, qr.Fitted)
+    assert (full.quiet_zone, caption) == (4, True)
+    # 80x24 full screen: 49x25 with a quiet zone of 2 does not fit, so an address goes (not the zone).
+    full, caption = layout.fullscreen(80, 24, p.fit_qr)
+    assert isinstance(full, qr.Fitted)
+    assert full.quiet_zone >= 2
+    assert full.omitted >= 1

@@ -38,6 +38,7 @@ from installer_env.ui.screens.wifi_connect import ConfirmDialog, ConnectDialog
 from installer_env.ui.widgets.passphrase import PassphraseInput
 from installer_env.ui.widgets.wifi_lists import KnownList, NetworkList, network_row, signal_bars
 from installer_env.wifi import IwdClient, WifiNetwork
+from installer_env.wifi.source import follow
 
 SMALL, MEDIUM = (80, 24), (100, 37)
 PASS = HOME_PASSPHRASE
@@ -59,15 +60,25 @@ def wifi_app() -> InstallerApp:
     return screen_data.app(cfg=screen_data.config(wifi_enabled=True))
 
 
+def follow_wifi(app: App[Any], make: Callable[[], IwdClient] = IwdClient) -> None:
+    """The session's Wi-Fi source, which the app of these tests does not start by itself (it runs
+    no sources); the Wi-Fi screen shows what it publishes."""
+    assert isinstance(app, InstallerApp)
+    app.run_worker(follow(app.session, make, retry=0.2), group="wifi-source", exit_on_error=False)
+
+
 async def open_wifi(pilot: Pilot[Any], scanned: int | None = 4) -> WifiScreen:
     """`w` from the main screen; with `scanned`, until the first scan found that many networks."""
+    follow_wifi(pilot.app)
     await pilot.press("w")
     await wait_for(pilot, lambda: isinstance(pilot.app.screen, WifiScreen))
+    screen = pilot.app.screen
+    assert isinstance(screen, WifiScreen)
     if scanned is not None:
         words = f"Scan done: {scanned} network{'' if scanned == 1 else 's'} in range."
         await wait_for(pilot, lambda: words in screen_text(pilot.app))
-    screen = pilot.app.screen
-    assert isinstance(screen, WifiScreen)
+        # The list is the snapshot's: the session's source brings the scan a moment later.
+        await wait_for(pilot, lambda: screen.device is not None and len(screen.device.networks) == scanned)
     return screen
 
 
@@ -146,7 +157,8 @@ async def test_scan_shows_that_it_is_scanning(iwd: FakeIwd, system_bus: PrivateB
         assert "new one" not in screen_text(app)
         await wait_for(pilot, lambda: "Scan done: 5 networks in range." in screen_text(app))
         assert "Scanning..." not in screen_text(app)
-        assert "new one" in screen_text(app)
+        # The list is the snapshot's: the session's source brings the new scan a moment later.
+        await wait_for(pilot, lambda: "new one" in screen_text(app))
 
 
 async def test_wifi_helper_switched_off_says_so(system_bus: PrivateBus) -> None:
@@ -155,6 +167,49 @@ async def test_wifi_helper_switched_off_says_so(system_bus: PrivateBus) -> None:
         await pilot.press("w")
         await wait_for(pilot, lambda: "The Wi-Fi helper is off" in screen_text(app))
         assert isinstance(app.screen, MainScreen)
+
+
+async def test_the_screen_reads_the_snapshot_and_watches_nothing_itself(
+    iwd: FakeIwd, system_bus: PrivateBus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    watches = 0
+    original = IwdClient.watch
+
+    def counted(self: IwdClient, **kw: Any) -> Any:
+        nonlocal watches
+        watches += 1
+        return original(self, **kw)
+
+    monkeypatch.setattr(IwdClient, "watch", counted)
+    app = wifi_app()
+    async with app.run_test(size=SMALL) as pilot:
+        screen = await open_wifi(pilot)
+        assert watches == 1  # the session's source; the screen has none of its own
+        assert isinstance(app, InstallerApp)
+        assert screen.status == app.snapshot.wifi
+        iwd.add_adapter()
+        await wait_for(pilot, lambda: flat("+1 more, a: next") in flat(screen_text(app)))
+        assert screen.status == app.snapshot.wifi
+        assert watches == 1
+
+
+async def test_an_unexpected_error_in_an_operation_frees_the_keys(
+    iwd: FakeIwd, system_bus: PrivateBus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = wifi_app()
+    async with app.run_test(size=SMALL) as pilot:
+        screen = await open_wifi(pilot)
+
+        async def broken(*args: Any, **kw: Any) -> Any:
+            raise RuntimeError("the bus library broke")
+
+        monkeypatch.setattr(screen.client, "scan", broken)
+        await pilot.press("r")
+        await wait_for(pilot, lambda: "failed unexpectedly (RuntimeError" in screen_text(app))
+        assert screen.busy is None
+        monkeypatch.undo()
+        await pilot.press("r")  # not "Wait: still scanning"
+        await wait_for(pilot, lambda: "Scan done: 4 networks in range." in screen_text(app))
 
 
 # ---------------------------------------------------------------- connecting
@@ -191,8 +246,10 @@ async def test_wpa_network_with_passphrase_masked_shown_and_connected(
         await pilot.press("enter")
         await wait_for(pilot, lambda: "Connected to home." in screen_text(app))
         assert isinstance(app.screen, WifiScreen)
+        # The device line and the lists are the snapshot's: they follow the result a moment later.
+        await wait_for(pilot, lambda: "on  connected to home" in screen_text(app))
+        await wait_for(pilot, lambda: "Known networks" in screen_text(app))
         text = screen_text(app)
-        assert "on  connected to home" in text
         assert "connected" in next(line for line in text.splitlines() if "║ home" in line)
         assert "Known networks" in text
         assert iwd.state.passphrases_received == [PASS]
@@ -245,14 +302,14 @@ async def test_open_network_connects_without_a_dialog(iwd: FakeIwd, system_bus: 
     app = wifi_app()
     async with app.run_test(size=SMALL) as pilot:
         await open_wifi(pilot)
-        iwd.state.connect_delay = 0.5
+        iwd.state.connect_delay = 2.0  # long enough to be seen on a busy machine
         await highlight(pilot, "cafe")
         await pilot.press("enter")
         await wait_for(pilot, lambda: "Connecting to cafe...  Esc: cancel" in screen_text(app))
         assert isinstance(app.screen, WifiScreen)
         await wait_for(pilot, lambda: "Connected to cafe." in screen_text(app))
         assert iwd.state.agent_requests == []
-        assert "on  connected to cafe" in screen_text(app)
+        await wait_for(pilot, lambda: "on  connected to cafe" in screen_text(app))
 
 
 async def test_known_network_whose_passphrase_changed_says_how_to_go_on(
@@ -320,7 +377,7 @@ async def test_hidden_network_by_name_from_the_key_and_from_the_list(
         await pilot.press("enter")
         await wait_for(pilot, lambda: "Connected to attic." in screen_text(app))
         known = app.screen.query_one(KnownList)
-        assert known.option_count == 1
+        await wait_for(pilot, lambda: known.option_count == 1)
         assert "attic" in screen_text(app)
         assert "hidden" in screen_text(app)
 
@@ -368,7 +425,7 @@ async def test_forget_from_the_network_list_and_disconnect(iwd: FakeIwd, system_
         assert "ssh sessions over this Wi-Fi will drop" in screen_text(app)
         await pilot.press("y")
         await wait_for(pilot, lambda: "Disconnected from cafe." in screen_text(app))
-        assert "on  disconnected" in screen_text(app)
+        await wait_for(pilot, lambda: "on  disconnected" in screen_text(app))
         await highlight(pilot, "cafe")
         await pilot.press("f", "y")
         await wait_for(pilot, lambda: "Forgot cafe." in screen_text(app))
@@ -389,7 +446,7 @@ async def test_cancel_while_connecting(iwd: FakeIwd, system_bus: PrivateBus) -> 
         assert dialog(app).query_one(PassphraseInput).value == PASS  # kept for another try
         await pilot.press("escape")
         assert isinstance(app.screen, WifiScreen)
-        assert "on  disconnected" in screen_text(app)
+        await wait_for(pilot, lambda: "on  disconnected" in screen_text(app))
         # An open network connects without the dialog: Esc on the screen cancels it.
         await highlight(pilot, "cafe")
         await pilot.press("enter")
@@ -411,7 +468,7 @@ async def test_adapter_plugged_in_and_out_while_the_screen_is_open(
         await open_wifi(pilot)
         dongle = iwd.add_adapter("wlx001122")
         await wait_for(pilot, lambda: "(+1more,a:next)" in flat(screen_text(app)))
-        assert "a Next adapter" in screen_text(app).splitlines()[-1]
+        await wait_for(pilot, lambda: "a Next adapter" in screen_text(app).splitlines()[-1])
         await pilot.press("a")
         await wait_for(pilot, lambda: "Device wlx001122" in screen_text(app))
         await pilot.press("r")
@@ -435,12 +492,12 @@ async def test_power_on_when_the_device_is_off(iwd: FakeIwd, system_bus: Private
     async with app.run_test(size=SMALL) as pilot:
         await open_wifi(pilot, scanned=None)
         await wait_for(pilot, lambda: "(Fake 802.11 radio)  off  p: switch it on" in screen_text(app))
-        assert "p Power on" in screen_text(app).splitlines()[-1]
+        await wait_for(pilot, lambda: "p Power on" in screen_text(app).splitlines()[-1])
         assert "Scan" not in iwd.state.calls  # looking changes nothing
         await pilot.press("p")
         await wait_for(pilot, lambda: "Scan done: 4 networks in range." in screen_text(app))
         assert station.powered
-        assert "p Power on" not in screen_text(app).splitlines()[-1]
+        await wait_for(pilot, lambda: "p Power on" not in screen_text(app).splitlines()[-1])
 
 
 async def test_iwd_restarting_is_followed(iwd: FakeIwd, system_bus: PrivateBus) -> None:
@@ -459,9 +516,12 @@ async def test_iwd_restarting_is_followed(iwd: FakeIwd, system_bus: PrivateBus) 
         await wait_for(pilot, lambda: "Connected to home." in screen_text(app))
 
 
-def client_screen(client: IwdClient) -> Callable[[Pilot[Any]], Any]:
+def client_screen(make: Callable[[], IwdClient]) -> Callable[[Pilot[Any]], Any]:
+    """The Wi-Fi screen with the source and the screen's client both made by `make`."""
+
     async def push(pilot: Pilot[Any]) -> None:
-        await pilot.app.push_screen(WifiScreen(client))
+        follow_wifi(pilot.app, make)
+        await pilot.app.push_screen(WifiScreen(make()))
 
     return push
 
@@ -482,23 +542,24 @@ async def test_clear_screens_when_wifi_cannot_be_used(
     iwd_binary.write_text("")
     denying: PrivateBus | None = None
     fake: FakeIwd | None = None
+    make: Callable[[], IwdClient]
     if where == "no-iwd":
-        client = IwdClient(bus.address, iwd_paths=())
+        make = lambda: IwdClient(bus.address, iwd_paths=())  # noqa: E731
     elif where == "iwd-stopped":
-        client = IwdClient(bus.address, iwd_paths=(str(iwd_binary),))
+        make = lambda: IwdClient(bus.address, iwd_paths=(str(iwd_binary),))  # noqa: E731
     elif where == "denied":
         (tmp_path / "deny").mkdir()
         denying = PrivateBus(tmp_path / "deny", deny_iwd=True)
         denying.start()
         fake = FakeIwd(denying.address)
         await fake.start()
-        client = IwdClient(denying.address)
+        make = lambda: IwdClient(denying.address)  # noqa: E731
     else:
-        client = IwdClient(f"unix:path={tmp_path}/no-such-socket")
+        make = lambda: IwdClient(f"unix:path={tmp_path}/no-such-socket")  # noqa: E731
     app = wifi_app()
     try:
         async with app.run_test(size=SMALL) as pilot:
-            await client_screen(client)(pilot)
+            await client_screen(make)(pilot)
             await wait_for(pilot, lambda: title in screen_text(app))
             text = flat(screen_text(app))
             assert flat(words) in text
@@ -646,7 +707,7 @@ async def test_problem_screens_use_the_console_font(kind: str, bus: PrivateBus) 
     app = wifi_app()
     try:
         async with app.run_test(size=SMALL) as pilot:
-            await client_screen(IwdClient(bus.address, iwd_paths=()))(pilot)
+            await client_screen(lambda: IwdClient(bus.address, iwd_paths=()))(pilot)
             await wait_for(pilot, lambda: "Esc: back" in screen_text(app))
             assert not outside_the_console_font(app)
             assert not non_ansi_colours(app)
@@ -693,6 +754,7 @@ async def test_keys_on_a_linux_console(iwd: FakeIwd, bus: PrivateBus, tmp_path: 
         await pane(tmux, "x Quit")
         tmux.keys("w")
         await pane(tmux, "Scan done: 4 networks in range.")
+        await pane(tmux, "║ home ")  # the list follows the scan's result a moment later
         tmux.keys("Enter")
         await pane(tmux, "Passphrase (hidden: F2 shows it)")
         tmux.keys("-l", PASS)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
+import status_schema
 from conftest import HOME_PASSPHRASE, MakeConfig
 from fake_iwd import AccessPoint, FakeIwd, PrivateBus
 from netns import Namespace
@@ -113,10 +114,17 @@ async def test_watch_shows_the_scanning_state(iwd: FakeIwd, client: IwdClient) -
     await statuses.aclose()
 
 
+async def until(condition: Callable[[], object], timeout: float = 10.0) -> None:
+    """Wait for a condition, not for a time."""
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.01)
+
+
 async def test_scan_while_a_scan_runs_waits_for_it(iwd: FakeIwd, client: IwdClient) -> None:
     iwd.state.scan_delay = 0.3
     first = asyncio.create_task(client.scan())
-    await asyncio.sleep(0.1)
+    await until(lambda: "Scan" in iwd.state.calls)  # the first scan runs in iwd
     second = await client.scan()  # iwd answers Busy: the client waits for the running scan
     assert "home" in ssids(second)
     await first
@@ -245,7 +253,7 @@ async def test_cancel_a_connection_in_progress(iwd: FakeIwd, client: IwdClient) 
     await client.scan()
     iwd.state.connect_delay = 5.0
     attempt = asyncio.create_task(client.connect("home", PASS))
-    await asyncio.sleep(0.3)
+    await until(lambda: "Connect" in iwd.state.calls)  # iwd is connecting
     await client.disconnect()
     with pytest.raises(WifiError) as err:
         await attempt
@@ -425,6 +433,7 @@ async def test_one_shot_read_and_status_views(
     config = make_config(wifi_enabled=True)
     snap = await asyncio.to_thread(collect, config, StateStore(config.state_dir))
     doc = json.loads(status_view.to_json(snap))
+    status_schema.validate(doc)
     assert doc["wifi"]["devices"][0]["state"] == "connected"
     assert doc["wifi"]["connected_ssid"] == "home"
     assert doc["wifi"]["devices"][0]["networks"][0] == {
@@ -448,7 +457,7 @@ async def test_follow_keeps_the_snapshot_current(
 ) -> None:
     config = make_config()
     session = Session(collect(config, StateStore(config.state_dir)))
-    task = asyncio.create_task(follow(session, bus.address, retry=0.1))
+    task = asyncio.create_task(follow(session, lambda: IwdClient(bus.address), retry=0.1))
     try:
         snaps = session.snapshots()
         await next_matching(snaps, lambda s: s.wifi is not None and s.wifi.devices)
@@ -477,7 +486,7 @@ async def test_network_of_a_second_adapter_connects_on_that_adapter(iwd: FakeIwd
 
 UDEV_PROBE = """
 import asyncio
-from installer_env.wifi.client import _watch_udev
+from installer_env.wifi.udev import watch_udev as _watch_udev
 
 async def main() -> None:
     seen = asyncio.Event()
@@ -505,3 +514,83 @@ def test_udev_hint_sees_an_interface_appear(netns: Namespace) -> None:
     finally:
         probe.kill()
         probe.wait()
+
+
+# ---------------------------------------------------------------- without a bus
+
+
+def test_status_from_objects_without_a_bus() -> None:
+    from installer_env.wifi.names import ADAPTER, DEVICE, KNOWN_NETWORK, NETWORK, STATION
+    from installer_env.wifi.parse import status_from_objects
+
+    objects = {
+        "/phy0": {ADAPTER: {"Name": "phy0", "Powered": True, "Model": "Radio"}},
+        "/phy0/wlan0": {
+            DEVICE: {
+                "Name": "wlan0",
+                "Address": "02:00:00:00:00:00",
+                "Powered": True,
+                "Adapter": "/phy0",
+                "Mode": "station",
+            },
+            STATION: {"State": "connected", "Scanning": False, "ConnectedNetwork": "/net/home"},
+        },
+        "/net/home": {
+            NETWORK: {"Name": "home", "Type": "psk", "Connected": True, "KnownNetwork": "/known/home"}
+        },
+        "/net/cafe": {NETWORK: {"Name": "cafe", "Type": "open", "Connected": False}},
+        "/known/home": {
+            KNOWN_NETWORK: {
+                "Name": "home",
+                "Type": "psk",
+                "Hidden": False,
+                "LastConnectedTime": "2026-11-26T09:12:00Z",
+            }
+        },
+    }
+    ordered = {"/phy0/wlan0": [("/net/home", -45.0), ("/net/gone", -50.0), ("/net/cafe", -70.0)]}
+    status = status_from_objects(objects, ordered)
+    assert status.problem is None
+    (device,) = status.devices
+    assert (device.name, device.adapter, device.adapter_model, device.state) == (
+        "wlan0",
+        "phy0",
+        "Radio",
+        "connected",
+    )
+    assert [(n.ssid, n.security, n.connected, n.known) for n in device.networks] == [
+        ("home", "psk", True, True),
+        ("cafe", "open", False, False),
+    ]  # a network gone between the two calls is left out
+    assert device.connected_ssid == "home"
+    assert status.connected is not None
+    assert status.connected.ssid == "home"
+    assert [k.ssid for k in status.known_networks] == ["home"]
+    empty = status_from_objects({"/known/home": objects["/known/home"]}, {})
+    assert empty.problem_kind is WifiErrorKind.NO_ADAPTER
+    assert [k.ssid for k in empty.known_networks] == ["home"]
+
+
+def test_one_table_words_every_error() -> None:
+    from installer_env.wifi import errors
+
+    assert errors.translate("net.connman.iwd.Busy").kind is WifiErrorKind.BUSY
+    assert errors.translate("org.freedesktop.DBus.Error.AccessDenied").kind is WifiErrorKind.NO_PERMISSION
+    assert errors.translate("net.connman.iwd.Agent.Error.Canceled").kind is WifiErrorKind.CANCELLED
+    unknown = errors.translate("net.connman.iwd.SomethingNew", "Scanning")
+    assert (unknown.kind, unknown.message) == (WifiErrorKind.FAILED, "Scanning failed (SomethingNew).")
+    wrong = errors.connect_error(
+        "net.connman.iwd.Failed", asked=True, passphrase_given=True, cancel_reason=None
+    )
+    assert wrong is not None
+    assert wrong.kind is WifiErrorKind.WRONG_PASSPHRASE
+    gone = errors.connect_error(
+        "net.connman.iwd.Aborted", asked=False, passphrase_given=True, cancel_reason="out-of-range"
+    )
+    assert gone is not None
+    assert gone.kind is WifiErrorKind.NOT_FOUND
+    assert (
+        errors.connect_error("net.connman.iwd.Busy", asked=False, passphrase_given=True, cancel_reason=None)
+        is None
+    )
+    assert errors.not_running(installed=False).kind is WifiErrorKind.NOT_INSTALLED

@@ -138,7 +138,7 @@ class _Follower:
 
     def publish(self, **changes: Any) -> None:
         current = self.session.snapshot.tor or TorStatus()
-        self.session.update(tor=dataclasses.replace(current, **changes))
+        self.session.publish(dataclasses.replace(current, **changes))
 
     def handle_hs_desc(self, connection: _Connection, action: str, address: str) -> None:
         if connection is self.current and action == "UPLOADED" and address == self.service_id:

@@ -20,7 +20,8 @@ from installer_env import rotation
 from installer_env.config import Config
 from installer_env.console import NESTED_ENV
 from installer_env.errors import InstallerEnvError
-from installer_env.session import Session, Snapshot, run_sources
+from installer_env.presentation import Presentation, Viewer, present
+from installer_env.session import NewPassword, Session, Snapshot, run_sources
 from installer_env.state import StateStore
 from installer_env.ui.driver import QuietLinuxDriver
 from installer_env.ui.screens.help import HelpScreen
@@ -42,8 +43,10 @@ class InstallerApp(App[None]):
         Binding("ctrl+c", "quit_to_shell", "Quit", show=False, priority=True),
     ]
 
-    # Set from the session in __init__, before any screen watches it.
+    # Set from the session in __init__, before any screen watches them. Screens render the
+    # presentation (made once per snapshot); the Wi-Fi screen reads the snapshot's raw Wi-Fi values.
     snapshot: var[Snapshot] = var[Snapshot](None, init=False)  # type: ignore[arg-type]
+    presentation: var[Presentation] = var[Presentation](None, init=False)  # type: ignore[arg-type]
     message: var[str] = var("")  # one line under the details: results of keys, until replaced
 
     def __init__(
@@ -55,6 +58,7 @@ class InstallerApp(App[None]):
         self.session = session
         self.follow_sources = follow_sources
         self.set_reactive(InstallerApp.snapshot, session.snapshot)
+        self.set_reactive(InstallerApp.presentation, self._present(session.snapshot))
         self.theme = "ansi-dark"
 
         if session.snapshot.rotation_problem:
@@ -85,9 +89,17 @@ class InstallerApp(App[None]):
         driver = super().get_driver_class()
         return QuietLinuxDriver if driver is LinuxDriver else driver
 
+    def _present(self, snap: Snapshot) -> Presentation:
+        config = self.config
+        return present(
+            snap, Viewer.SCREEN, qr_max_addrs=config.qr_max_addrs, wifi_enabled=config.wifi_enabled
+        )
+
     async def _follow_session(self) -> None:
         async for snap in self.session.snapshots():
-            self.snapshot = snap
+            if snap is not self.snapshot:
+                self.presentation = self._present(snap)
+                self.snapshot = snap
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # The Wi-Fi screen needs the footer's room for its own keys; these are one Esc away.
@@ -118,7 +130,7 @@ class InstallerApp(App[None]):
         except InstallerEnvError as e:
             self.message = f"No new password: {e}"
             return
-        self.session.update(password=state, password_problem=None, rotation_problem=None)
+        self.session.publish(NewPassword(state))
         if state.applied:
             self.message = f"New password set (generation {state.generation}); the old one no longer works."
         else:

@@ -1,13 +1,15 @@
-"""Which layout fits a terminal, and how much quiet zone the QR code gets: pure arithmetic.
+"""Which layout fits a terminal: the code beside the text, above it, or only full screen.
 
-A QR module is one column wide and half a row high (half blocks), so a code of n modules with a
-quiet zone of q on each side takes n + 2q columns and ceil((n + 2q) / 2) rows.
+How big the code gets in each candidate space is `qr.fit`'s decision (the one rule every view
+uses: addresses dropped in the code's order, a quiet zone never under 2); this module only
+offers the spaces and picks the layout that keeps the most of the code.
 """
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import Protocol
 
 from installer_env import qr
 
@@ -17,10 +19,16 @@ TEXT_MIN_WIDTH = 44
 TEXT_MIN_HEIGHT = 12
 CHROME_ROWS = 2  # the title line and the footer
 GAP = 1
-# Scanners want 4 modules of quiet zone; phones read 1-2 fine, and less than 1 fails often.
-MAX_QUIET_ZONE = qr.QUIET_ZONE
-MIN_QUIET_ZONE = 1
-MAIN_QUIET_ZONE = qr.QUIET_ZONE_SHORT
+MAIN_QUIET_ZONE = qr.QUIET_ZONE_SHORT  # beside the text: the room goes to the text
+FULL_QUIET_ZONE = qr.QUIET_ZONE  # alone on the screen: what the specification asks for
+
+
+class Fit(Protocol):
+    """The code in a space: a Presentation's `fit_qr`."""
+
+    def __call__(
+        self, columns: int | None, rows: int | None, ascii_only: bool = ..., max_quiet: int = ...
+    ) -> qr.Fitted | qr.TooSmall: ...
 
 
 class Kind(enum.StrEnum):
@@ -32,32 +40,35 @@ class Kind(enum.StrEnum):
 @dataclass(frozen=True)
 class Layout:
     kind: Kind
-    quiet_zone: int
+    code: qr.Fitted | None  # None for SMALL
 
 
-def qr_cells(modules: int, quiet_zone: int) -> tuple[int, int]:
-    """(columns, rows) a code of `modules` modules takes with `quiet_zone` on each side."""
-    return qr.size(modules, quiet_zone, ascii_only=False)
-
-
-def choose(width: int, height: int, modules: int | None) -> Layout:
-    """The layout for a terminal of width x height and a code of `modules` modules (None: no code)."""
-    if modules is None:
-        return Layout(Kind.SMALL, 0)
+def choose(width: int, height: int, fit: Fit | None) -> Layout:
+    """The layout for a terminal of width x height; `fit` None: there is no code to show."""
+    if fit is None:
+        return Layout(Kind.SMALL, None)
     body = height - CHROME_ROWS
-    for quiet_zone in range(MAIN_QUIET_ZONE, MIN_QUIET_ZONE - 1, -1):
-        columns, rows = qr_cells(modules, quiet_zone)
-        if rows <= body and width - columns - GAP >= TEXT_MIN_WIDTH:
-            return Layout(Kind.WIDE, quiet_zone)
-        if columns <= width and body - rows >= TEXT_MIN_HEIGHT:
-            return Layout(Kind.TALL, quiet_zone)
-    return Layout(Kind.SMALL, 0)
+    candidates = [
+        (Kind.WIDE, fit(width - TEXT_MIN_WIDTH - GAP, body, max_quiet=MAIN_QUIET_ZONE)),
+        (Kind.TALL, fit(width, body - TEXT_MIN_HEIGHT, max_quiet=MAIN_QUIET_ZONE)),
+    ]
+    fitted = [(kind, code) for kind, code in candidates if isinstance(code, qr.Fitted)]
+    if not fitted:
+        return Layout(Kind.SMALL, None)
+    # The one that keeps the most addresses in the code; beside the text when both keep as many.
+    kind, code = max(fitted, key=lambda c: len(c[1].code.addrs))
+    return Layout(kind, code)
 
 
-def fullscreen_quiet_zone(width: int, height: int, modules: int) -> int | None:
-    """The largest quiet zone (up to 4) with which the code fits the whole screen, or None."""
-    for quiet_zone in range(MAX_QUIET_ZONE, -1, -1):
-        columns, rows = qr_cells(modules, quiet_zone)
-        if columns <= width and rows <= height:
-            return quiet_zone
-    return None
+def fullscreen(width: int, height: int, fit: Fit) -> tuple[qr.Fitted | qr.TooSmall, bool]:
+    """The full-screen code, and whether the caption line fits under it: only when the code keeps
+    every address it has without it (the quiet zone may be smaller, never under 2)."""
+    with_caption = fit(width, height - 1, max_quiet=FULL_QUIET_ZONE)
+    alone = fit(width, height, max_quiet=FULL_QUIET_ZONE)
+    if (
+        isinstance(with_caption, qr.Fitted)
+        and isinstance(alone, qr.Fitted)
+        and with_caption.code == alone.code
+    ):
+        return with_caption, True
+    return alone, False

@@ -1,5 +1,14 @@
-"""The Wi-Fi helper: iwd over D-Bus (client.py), the values views show (model.py), and the
-snapshot source (source.py). No textual here; the screen lives in installer_env.ui."""
+"""The Wi-Fi helper, one concern a module; no textual here (the screen lives in installer_env.ui).
+
+- `model.py`: the values views show (`WifiStatus`, ...) and `WifiError`.
+- `errors.py`: iwd's and the bus's error names in words, one table.
+- `parse.py`: `status_from_objects()`, iwd's objects as a `WifiStatus` (pure).
+- `checks.py`: passphrase and network-name checks, before iwd sees them.
+- `agent.py`: the passphrase agent iwd asks during a connect.
+- `udev.py`: the adapter plugged in or out hint.
+- `client.py`: `IwdClient`, the bus connection, watching and the operations.
+- `source.py`: the session source (the only watcher) and the one-shot read for `status`.
+"""
 
 import importlib
 from typing import TYPE_CHECKING, Any
@@ -15,12 +24,13 @@ from installer_env.wifi.model import (
 )
 
 if TYPE_CHECKING:
-    from installer_env.wifi.client import IwdClient, check_passphrase
+    from installer_env.wifi.checks import check_passphrase
+    from installer_env.wifi.client import IwdClient
     from installer_env.wifi.source import follow, read_status
 
 # dbus-fast comes with these: loaded when the Wi-Fi helper is first used, so a console with it off
 # (and every `status` without it) never pays for it.
-_LAZY = {"IwdClient": "client", "check_passphrase": "client", "follow": "source", "read_status": "source"}
+_LAZY = {"IwdClient": "client", "check_passphrase": "checks", "follow": "source", "read_status": "source"}
 
 
 def __getattr__(name: str) -> Any:

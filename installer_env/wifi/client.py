@@ -1,15 +1,14 @@
-"""An asyncio client for iwd (net.connman.iwd) on the system D-Bus.
+"""An asyncio client for iwd (net.connman.iwd) on the system D-Bus: the connection, reading,
+watching, and the operations (scan, connect, disconnect, forget, power on).
 
-One bus connection per client: the passphrase agent is exported on the same connection that calls
-Network.Connect(), because iwd asks the agent of the caller first. Every public operation raises
-only `WifiError` (a sentence for the screen); `status()` never raises and reports problems inside
-the returned `WifiStatus` instead.
-
-The passphrase lives only in memory, inside the agent, for the duration of one connect call.
+One bus connection per client: the passphrase agent (agent.py) is exported on the same connection
+that calls Network.Connect(), because iwd asks the agent of the caller first. Every public operation
+raises only `WifiError`, worded by the one table in errors.py; `status()` never raises and reports
+problems inside the returned `WifiStatus` (built by parse.py) instead.
 """
 
-# No `from __future__ import annotations`: dbus-fast reads the D-Bus signatures of the agent's
-# methods from their live annotations, and a string "None" would not parse.
+from __future__ import annotations
+
 import asyncio
 import contextlib
 import logging
@@ -20,9 +19,17 @@ from typing import Any
 
 from dbus_fast import BusType, DBusError, Message, MessageFlag, MessageType, Variant
 from dbus_fast.aio import MessageBus
-from dbus_fast.annotations import DBusObjectPath, DBusStr
-from dbus_fast.service import ServiceInterface, method
 
+from installer_env.wifi import errors
+from installer_env.wifi.agent import AGENT_PATH, PassphraseAgent
+from installer_env.wifi.checks import check_passphrase, check_ssid
+from installer_env.wifi.errors import (
+    MSG_BUS_LOST,
+    MSG_IWD_TIMEOUT,
+    MSG_NEEDS_PASSPHRASE,
+    MSG_NO_ADAPTER,
+    MSG_NO_PERMISSION,
+)
 from installer_env.wifi.model import (
     KnownNetwork,
     WifiDevice,
@@ -31,23 +38,24 @@ from installer_env.wifi.model import (
     WifiNetwork,
     WifiStatus,
 )
+from installer_env.wifi.names import (
+    ADAPTER,
+    AGENT_MANAGER,
+    BUS,
+    DEVICE,
+    IWD,
+    IWD_ROOT,
+    KNOWN_NETWORK,
+    NETWORK,
+    OBJECT_MANAGER,
+    PROPERTIES,
+    STATION,
+)
+from installer_env.wifi.parse import status_from_objects
+from installer_env.wifi.udev import watch_udev
 
 log = logging.getLogger(__name__)
 
-IWD = "net.connman.iwd"
-IWD_ROOT = "/net/connman/iwd"
-ADAPTER = f"{IWD}.Adapter"
-DEVICE = f"{IWD}.Device"
-STATION = f"{IWD}.Station"
-NETWORK = f"{IWD}.Network"
-KNOWN_NETWORK = f"{IWD}.KnownNetwork"
-AGENT_MANAGER = f"{IWD}.AgentManager"
-AGENT = f"{IWD}.Agent"
-AGENT_CANCELED = f"{IWD}.Agent.Error.Canceled"
-AGENT_PATH = "/org/installer_env/wifi_agent"
-BUS = "org.freedesktop.DBus"
-PROPERTIES = "org.freedesktop.DBus.Properties"
-OBJECT_MANAGER = "org.freedesktop.DBus.ObjectManager"
 SYSTEM_BUS_SOCKET = "/run/dbus/system_bus_socket"
 
 # Where iwd's daemon lives (Debian/Fedora, NixOS, Arch): tells "not installed" from "not running".
@@ -62,82 +70,6 @@ _MATCH_RULES = (
     f"type='signal',sender='{IWD}',interface='{PROPERTIES}',member='PropertiesChanged'",
     f"type='signal',sender='{BUS}',interface='{BUS}',member='NameOwnerChanged',arg0='{IWD}'",
 )
-
-_HOW_TO_START = "Start it with: systemctl start iwd"
-MSG_NO_PERMISSION = (
-    "Not allowed to talk to iwd: run this as root (or as a member of the netdev or wheel group)."
-)
-MSG_NO_ADAPTER = "No Wi-Fi adapter found. Plug in a USB Wi-Fi adapter: it shows up here by itself."
-MSG_BUSY = "Wi-Fi is busy with another operation. Try again in a moment."
-MSG_GONE = "The network is no longer in range. Scan again."
-MSG_IWD_TIMEOUT = "iwd did not answer in time."
-MSG_BUS_LOST = "The connection to the system D-Bus was lost."
-MSG_CANCELLED = "The connection attempt was cancelled."
-MSG_NEEDS_PASSPHRASE = "This network needs a passphrase."
-
-MIN_PASSPHRASE, MAX_PASSPHRASE = 8, 63
-
-
-MAX_SSID_BYTES = 32
-
-
-def check_passphrase(passphrase: str) -> None:
-    """WPA passphrases are 8 to 63 characters (or exactly 64 hex digits, a raw key)."""
-    size = len(passphrase.encode("utf-8"))
-    raw_key = size == 64 and all(c in "0123456789abcdefABCDEF" for c in passphrase)
-    if not raw_key and not MIN_PASSPHRASE <= size <= MAX_PASSPHRASE:
-        raise WifiError(
-            WifiErrorKind.INVALID_PASSPHRASE,
-            f"A Wi-Fi passphrase has {MIN_PASSPHRASE} to {MAX_PASSPHRASE} characters; this one has {size}.",
-        )
-
-
-def check_ssid(ssid: str) -> None:
-    """A network name (for a hidden network, typed by hand) is 1 to 32 bytes."""
-    if not 1 <= len(ssid.encode("utf-8")) <= MAX_SSID_BYTES:
-        raise WifiError(WifiErrorKind.NOT_FOUND, f"A network name has 1 to {MAX_SSID_BYTES} bytes.")
-
-
-class _PassphraseAgent(ServiceInterface):
-    """iwd's Agent: hands over the passphrase the user typed for the one network being connected."""
-
-    def __init__(self) -> None:
-        super().__init__(AGENT)
-        self._network: str | None = None
-        self._passphrase: str | None = None
-        self.asked = False
-        self.cancel_reason: str | None = None
-
-    def offer(self, network: str | None, passphrase: str | None) -> None:
-        """Answer the next request for `network` (any network when None: hidden ones have no path yet)."""
-        self._network, self._passphrase = network, passphrase
-        self.asked, self.cancel_reason = False, None
-
-    def withdraw(self) -> None:
-        self._network = self._passphrase = None
-
-    @method()
-    def Release(self) -> None:
-        self.withdraw()
-
-    @method()
-    def RequestPassphrase(self, network: DBusObjectPath) -> DBusStr:
-        self.asked = True
-        if self._passphrase is None or (self._network is not None and network != self._network):
-            raise DBusError(AGENT_CANCELED, "no passphrase was given for this network")
-        return self._passphrase
-
-    @method()
-    def RequestPrivateKeyPassphrase(self, network: DBusObjectPath) -> DBusStr:
-        raise DBusError(AGENT_CANCELED, "802.1X is not supported here")
-
-    @method()
-    def RequestUserPassword(self, network: DBusObjectPath, user: DBusStr) -> DBusStr:
-        raise DBusError(AGENT_CANCELED, "802.1X is not supported here")
-
-    @method()
-    def Cancel(self, reason: DBusStr) -> None:
-        self.cancel_reason = reason
 
 
 async def _disconnected(bus: MessageBus) -> None:
@@ -163,7 +95,7 @@ class IwdClient:
         self._call_timeout = call_timeout
         self._iwd_paths = iwd_paths
         self._bus: MessageBus | None = None
-        self._agent = _PassphraseAgent()
+        self._agent = PassphraseAgent()
         self._changed = asyncio.Event()
         self._subscribed = False
         self._connecting = asyncio.Lock()
@@ -209,7 +141,7 @@ class IwdClient:
                 async with asyncio.timeout(2.0):
                     await _disconnected(bus)
 
-    async def __aenter__(self) -> "IwdClient":
+    async def __aenter__(self) -> IwdClient:
         await self.open()
         return self
 
@@ -232,7 +164,10 @@ class IwdClient:
         destination: str = IWD,
         timeout: float | None = None,
     ) -> list[Any]:
-        """One method call; a D-Bus error comes back as DBusError, a lost bus as WifiError."""
+        """One method call; a D-Bus error comes back as DBusError, a lost bus as WifiError.
+        Connects first when there is no connection yet (an operation before any look)."""
+        if self._bus is None:
+            await self.open()
         bus = self._require_bus()
         msg = Message(
             destination=destination,
@@ -272,67 +207,12 @@ class IwdClient:
             activatable = IWD in names
         installed = activatable or shutil.which("iwd") is not None
         installed = installed or any(os.path.exists(p) for p in self._iwd_paths)
-        if installed:
-            return WifiError(
-                WifiErrorKind.NOT_RUNNING, f"iwd (the Wi-Fi service) is not running. {_HOW_TO_START}"
-            )
-        return WifiError(
-            WifiErrorKind.NOT_INSTALLED,
-            "iwd (the Wi-Fi service) is not installed. On NixOS set networking.wireless.iwd.enable = true; "
-            f"elsewhere install the iwd package. {_HOW_TO_START}",
-        )
+        return errors.not_running(installed)
 
     async def _translate(self, e: DBusError, context: str = "") -> WifiError:
-        """iwd's and the bus's error names, in words a person can act on."""
-        name = e.type
-        short = name.rsplit(".", 1)[-1]
-        if name in (f"{BUS}.Error.ServiceUnknown", f"{BUS}.Error.NameHasNoOwner"):
+        if e.type in errors.SERVICE_ABSENT:
             return await self._not_running()
-        if name == f"{BUS}.Error.AccessDenied":
-            return WifiError(WifiErrorKind.NO_PERMISSION, MSG_NO_PERMISSION)
-        if name in (f"{BUS}.Error.NoReply", f"{BUS}.Error.Timeout", f"{BUS}.Error.TimedOut"):
-            return WifiError(WifiErrorKind.TIMEOUT, MSG_IWD_TIMEOUT)
-        if name in (f"{BUS}.Error.UnknownObject", f"{BUS}.Error.UnknownMethod"):
-            return WifiError(WifiErrorKind.NOT_FOUND, MSG_GONE)
-        if name == AGENT_CANCELED or short == "Aborted":
-            return WifiError(WifiErrorKind.CANCELLED, MSG_CANCELLED)
-        if short in ("Busy", "InProgress"):
-            return WifiError(WifiErrorKind.BUSY, MSG_BUSY)
-        if short == "NotFound":
-            return WifiError(
-                WifiErrorKind.NOT_FOUND, "The network was not found: out of range or gone. Scan again."
-            )
-        if short == "Timeout":
-            return WifiError(WifiErrorKind.TIMEOUT, "The network did not answer in time.")
-        if short in ("NotSupported", "NotConfigured", "NotImplemented"):
-            return WifiError(
-                WifiErrorKind.NOT_SUPPORTED,
-                "This kind of network cannot be set up here (WEP or 802.1X/enterprise): "
-                "provision it with a file in /var/lib/iwd or use iwctl.",
-            )
-        if short == "NotAvailable":
-            return WifiError(
-                WifiErrorKind.RADIO_OFF,
-                "The Wi-Fi radio is switched off (rfkill or a hardware switch). Try: rfkill unblock wifi",
-            )
-        if short in ("InvalidFormat", "InvalidArguments", "InvalidArgs"):
-            return WifiError(
-                WifiErrorKind.INVALID_PASSPHRASE, "iwd refused the passphrase or network name as invalid."
-            )
-        if short == "NoAgent":
-            return WifiError(WifiErrorKind.FAILED, "iwd could not ask for the passphrase. Try again.")
-        if short == "ServiceSetOverlap":
-            return WifiError(
-                WifiErrorKind.FAILED, "Both an open and a protected hidden network use this name."
-            )
-        if short == "AlreadyProvisioned":
-            return WifiError(
-                WifiErrorKind.FAILED, "This hidden network is already known: pick it from the list."
-            )
-        if short == "NotHidden":
-            return WifiError(WifiErrorKind.FAILED, "This network is not hidden: pick it from the list.")
-        what = context or "The Wi-Fi operation"
-        return WifiError(WifiErrorKind.FAILED, f"{what} failed ({short}).")
+        return errors.translate(e.type, context)
 
     # ------------------------------------------------------------------ reading
 
@@ -352,68 +232,12 @@ class IwdClient:
 
     async def _read(self) -> WifiStatus:
         objects = await self._objects()
-        devices: list[WifiDevice] = []
-        for path, ifaces in objects.items():
-            dev = ifaces.get(DEVICE)
-            if dev is None:
-                continue
-            adapter = objects.get(str(dev.get("Adapter", "")), {}).get(ADAPTER, {})
-            station = ifaces.get(STATION)
-            networks: list[WifiNetwork] = []
-            connected_ssid = None
-            if station is not None:
-                for net_path, dbm in await self._ordered_networks(path):
-                    net = objects.get(net_path, {}).get(NETWORK)
-                    if net is None:
-                        continue
-                    item = WifiNetwork(
-                        path=net_path,
-                        ssid=str(net.get("Name", "")),
-                        security=str(net.get("Type", "")),
-                        signal_dbm=dbm,
-                        connected=bool(net.get("Connected", False)),
-                        known="KnownNetwork" in net,
-                    )
-                    networks.append(item)
-                cn = station.get("ConnectedNetwork")
-                if cn:
-                    connected_ssid = str(objects.get(str(cn), {}).get(NETWORK, {}).get("Name", "")) or None
-            devices.append(
-                WifiDevice(
-                    path=path,
-                    name=str(dev.get("Name", "")),
-                    address=str(dev.get("Address", "")),
-                    powered=bool(dev.get("Powered", False)),
-                    adapter=str(adapter.get("Name", "")),
-                    adapter_powered=bool(adapter.get("Powered", False)),
-                    adapter_model=adapter.get("Model"),
-                    adapter_vendor=adapter.get("Vendor"),
-                    mode=str(dev.get("Mode", "")),
-                    state=str(station.get("State", "")) if station is not None else "off",
-                    scanning=bool(station.get("Scanning", False)) if station is not None else False,
-                    connected_ssid=connected_ssid,
-                    networks=tuple(networks),
-                )
-            )
-        known = [
-            KnownNetwork(
-                path=path,
-                ssid=str(kn.get("Name", "")),
-                security=str(kn.get("Type", "")),
-                hidden=bool(kn.get("Hidden", False)),
-                autoconnect=bool(kn.get("AutoConnect", True)),
-                last_connected=kn.get("LastConnectedTime"),
-            )
+        ordered = {
+            path: await self._ordered_networks(path)
             for path, ifaces in objects.items()
-            if (kn := ifaces.get(KNOWN_NETWORK)) is not None
-        ]
-        known.sort(key=lambda k: (k.last_connected or "", k.ssid), reverse=True)
-        devices.sort(key=lambda d: d.name)
-        if not devices:
-            return WifiStatus(
-                known_networks=tuple(known), problem=MSG_NO_ADAPTER, problem_kind=WifiErrorKind.NO_ADAPTER
-            )
-        return WifiStatus(devices=tuple(devices), known_networks=tuple(known))
+            if DEVICE in ifaces and STATION in ifaces
+        }
+        return status_from_objects(objects, ordered)
 
     async def status(self) -> WifiStatus:
         """Everything iwd knows right now; problems (no iwd, no adapter, no permission) are inside."""
@@ -450,7 +274,7 @@ class IwdClient:
         bus = self._require_bus()
         disconnected = asyncio.ensure_future(_disconnected(bus))
         disconnected.add_done_callback(lambda _: self._changed.set())
-        stop_udev = _watch_udev(self._changed.set) if udev_hint else None
+        stop_udev = watch_udev(self._changed.set) if udev_hint else None
         last: WifiStatus | None = None
         try:
             while True:
@@ -592,11 +416,7 @@ class IwdClient:
         security = str(props.get("Type", ""))
         known = "KnownNetwork" in props
         if security in ("8021x", "wep"):
-            raise WifiError(
-                WifiErrorKind.NOT_SUPPORTED,
-                "This network uses WEP or 802.1X/enterprise login, which cannot be set up here: "
-                "provision it with a file in /var/lib/iwd or use iwctl.",
-            )
+            raise WifiError(WifiErrorKind.NOT_SUPPORTED, errors.MSG_NOT_SUPPORTED)
         if security == "psk":
             if passphrase is None and not known:
                 raise WifiError(WifiErrorKind.PASSPHRASE_REQUIRED, MSG_NEEDS_PASSPHRASE)
@@ -663,35 +483,17 @@ class IwdClient:
                 await asyncio.shield(self._abort(station))
                 raise
             except DBusError as e:
-                raise self._connect_error(e, passphrase) or await self._translate(e, "Connecting") from None
+                agent = self._agent
+                known = errors.connect_error(
+                    e.type,
+                    asked=agent.asked,
+                    passphrase_given=passphrase is not None,
+                    cancel_reason=agent.cancel_reason,
+                )
+                raise known or await self._translate(e, "Connecting") from None
             finally:
                 self._agent.withdraw()
         return await self.status()
-
-    def _connect_error(self, e: DBusError, passphrase: str | None) -> WifiError | None:
-        """Errors whose meaning depends on what the agent saw during this attempt."""
-        short = e.type.rsplit(".", 1)[-1]
-        reason = self._agent.cancel_reason
-        if self._agent.asked and passphrase is None:
-            return WifiError(WifiErrorKind.PASSPHRASE_REQUIRED, MSG_NEEDS_PASSPHRASE)
-        if short == "Failed" and self._agent.asked:
-            # iwd says only "Failed" when the 4-way handshake fails after our answer: the key was wrong.
-            return WifiError(
-                WifiErrorKind.WRONG_PASSPHRASE,
-                "Wrong passphrase: the network refused it (handshake failed). Check it and try again.",
-            )
-        if reason == "out-of-range":
-            return WifiError(WifiErrorKind.NOT_FOUND, MSG_GONE)
-        if reason == "timed-out":
-            return WifiError(WifiErrorKind.TIMEOUT, "The passphrase was not given in time.")
-        if reason in ("user-canceled", "shutdown"):
-            return WifiError(WifiErrorKind.CANCELLED, MSG_CANCELLED)
-        if short == "Failed":
-            return WifiError(
-                WifiErrorKind.FAILED,
-                "The connection failed: the network did not accept this device or stopped answering.",
-            )
-        return None
 
     async def _abort(self, station: str) -> None:
         with contextlib.suppress(DBusError, WifiError):
@@ -729,37 +531,3 @@ class IwdClient:
             path = paths[0]
         await self._iwd_call(path, KNOWN_NETWORK, "Forget")
         return await self.status()
-
-
-def _watch_udev(changed: Callable[[], None]) -> Callable[[], None] | None:
-    """A hint only: a network interface appearing or vanishing (a USB dongle) triggers a re-read.
-
-    iwd announces the same through InterfacesAdded/Removed; udev catches adapters iwd ignores.
-    Without udevd (minimal systems) the kernel's own events are used.
-    """
-    try:
-        import pyudev
-
-        context = pyudev.Context()
-        source = "udev" if os.path.exists("/run/udev/control") else "kernel"
-        monitor = pyudev.Monitor.from_netlink(context, source=source)
-        monitor.filter_by(subsystem="net")
-        monitor.start()
-        loop = asyncio.get_running_loop()
-
-        def readable() -> None:
-            while monitor.poll(timeout=0) is not None:
-                changed()
-
-        fd = monitor.fileno()
-        loop.add_reader(fd, readable)
-    except Exception as e:  # no libudev, no permission for the netlink socket: go on without the hint
-        log.debug("no udev hint for Wi-Fi adapters: %s", e)
-        return None
-
-    def stop() -> None:
-        loop.remove_reader(fd)
-        with contextlib.suppress(Exception):
-            monitor.stop()
-
-    return stop

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from installer_env.wifi.client import MSG_IWD_TIMEOUT, IwdClient
+from installer_env.wifi.client import IwdClient
+from installer_env.wifi.errors import MSG_IWD_TIMEOUT
 from installer_env.wifi.model import WifiError, WifiErrorKind, WifiStatus
 
 if TYPE_CHECKING:
@@ -36,15 +38,16 @@ def read_status(bus_address: str | None = None, timeout: float = 3.0) -> WifiSta
         return pool.submit(asyncio.run, once()).result()
 
 
-async def follow(session: Session, bus_address: str | None = None, retry: float = 5.0) -> None:
-    """Keep `Snapshot.wifi` current; iwd restarting is followed live, a lost bus is retried."""
+async def follow(session: Session, make: Callable[[], IwdClient] = IwdClient, retry: float = 5.0) -> None:
+    """Keep `Snapshot.wifi` current; iwd restarting is followed live, a lost bus is retried.
+    The only watcher of iwd: every view, the Wi-Fi screen included, reads what it publishes."""
     while True:
-        client = IwdClient(bus_address)
+        client = make()
         try:
             async for status in client.watch():
-                session.update(wifi=status)
+                session.publish(status)
         except WifiError as e:
-            session.update(wifi=WifiStatus.unavailable(e))
+            session.publish(WifiStatus.unavailable(e))
         finally:
             await client.close()
         await asyncio.sleep(retry)

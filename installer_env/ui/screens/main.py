@@ -8,11 +8,10 @@ from textual.containers import Container, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from installer_env import qr
 from installer_env.config import Config
-from installer_env.session import Snapshot
+from installer_env.presentation import Presentation
 from installer_env.textsafe import literal
-from installer_env.ui import layout, view
+from installer_env.ui import layout
 from installer_env.ui.widgets.addresses import AddressList
 from installer_env.ui.widgets.password import PasswordBox
 from installer_env.ui.widgets.qr import QrView
@@ -29,7 +28,7 @@ class MainScreen(Screen[None]):
     def __init__(self, config: Config) -> None:
         super().__init__()
         self.config = config
-        self._code: qr.QrCode | None = None
+        self._shown: Presentation | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(id="title", markup=False)
@@ -48,27 +47,21 @@ class MainScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.watch(self.app, "snapshot", self.show, init=True)
+        self.watch(self.app, "presentation", self.show, init=True)
         self.watch(self.app, "message", self._show_message, init=True)
 
     def on_resize(self, event: events.Resize) -> None:
         self._relayout()
 
-    def show(self, snap: Snapshot) -> None:
-        config = self.config
-        user = view.user(snap)
-        name = literal(snap.hostname)
-        demo = "  (demo: nothing is applied to this machine)" if config.demo else ""
-        self.query_one("#title", Static).update(f"installer-env on {name}{demo}")
-        # With no password at all, why this login could not make one says more than "none yet".
-        self.query_one(PasswordBox).show(snap.password, snap.rotation_problem or snap.password_problem)
-        self.query_one(AddressList).show(
-            user, view.hosts(snap), snap.mdns_name, view.network_problem(snap), view.interface_of(snap)
-        )
-        self.query_one(TorLine).show(user, view.tor(snap), config.tor_enabled)
-        self.query_one(SshState).show(snap.ssh)
-        self.query_one(WifiLine).show(view.wifi(snap), config.wifi_enabled)
-        self._code = view.qr_code(snap, self.config.qr_max_addrs)
+    def show(self, p: Presentation) -> None:
+        self._shown = p
+        demo = "  (demo: nothing is applied to this machine)" if self.config.demo else ""
+        self.query_one("#title", Static).update(p.title + demo)
+        self.query_one(PasswordBox).show(p.password)
+        self.query_one(AddressList).show(p.logins, p.logins_note, p.network_problem)
+        self.query_one(TorLine).show(p.tor)
+        self.query_one(SshState).show(p.ssh)
+        self.query_one(WifiLine).show(p.wifi)
         self._relayout()
 
     def _show_message(self, message: str) -> None:
@@ -77,10 +70,10 @@ class MainScreen(Screen[None]):
         widget.display = bool(message)
 
     def _relayout(self) -> None:
-        code = self._code
-        chosen = layout.choose(self.size.width, self.size.height, code.modules if code else None)
+        p = self._shown
+        fit = p.fit_qr if p is not None and p.scannable else None
+        chosen = layout.choose(self.size.width, self.size.height, fit)
         for kind in layout.Kind:
             self.set_class(chosen.kind is kind, f"-{kind.value}")
-        shown = code.matrix if code and chosen.kind is not layout.Kind.SMALL else None
-        self.query_one(QrView).show(shown, chosen.quiet_zone)
-        self.query_one("#qr-hint").display = chosen.kind is layout.Kind.SMALL and code is not None
+        self.query_one(QrView).show(chosen.code)
+        self.query_one("#qr-hint").display = chosen.kind is layout.Kind.SMALL and fit is not None

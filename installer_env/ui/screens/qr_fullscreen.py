@@ -1,4 +1,8 @@
-"""The QR code alone, centred, with the largest quiet zone that fits: for phones and `clan --png`."""
+"""The QR code alone, centred, with the largest quiet zone that fits: for phones and `clan --png`.
+
+Fitted by the same rule as every view: addresses dropped from the end of the code's order until it
+fits with a quiet zone of 2; never less.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +17,8 @@ from textual.widgets import Static
 
 from installer_env import qr
 from installer_env.config import Config
-from installer_env.session import Snapshot
-from installer_env.ui import layout, view
+from installer_env.presentation import Presentation
+from installer_env.ui import layout
 from installer_env.ui.widgets.qr import QrView
 
 CAPTION = "Scan it to install this machine.  Esc: back"
@@ -26,7 +30,7 @@ class QrScreen(Screen[None]):
     def __init__(self, config: Config) -> None:
         super().__init__()
         self.config = config
-        self._code: qr.QrCode | None = None
+        self._shown: Presentation | None = None
 
     def compose(self) -> ComposeResult:
         with Middle(), Center():
@@ -35,13 +39,13 @@ class QrScreen(Screen[None]):
         yield Static(id="qr-too-small", markup=False)
 
     def on_mount(self) -> None:
-        self.watch(self.app, "snapshot", self.show, init=True)
+        self.watch(self.app, "presentation", self.show, init=True)
 
     def on_resize(self, event: events.Resize) -> None:
         self._relayout()
 
-    def show(self, snap: Snapshot) -> None:
-        self._code = view.qr_code(snap, self.config.qr_max_addrs)
+    def show(self, p: Presentation) -> None:
+        self._shown = p
         self._relayout()
 
     def _relayout(self) -> None:
@@ -49,27 +53,23 @@ class QrScreen(Screen[None]):
         widget = self.query_one(QrView)
         caption = self.query_one("#qr-caption", Static)
         too_small = self.query_one("#qr-too-small", Static)
-        if self._code is None:
-            widget.show(None, 0)
+        p = self._shown
+        if p is None or not p.scannable:
+            widget.show(None)
             caption.display = False
             too_small.update("Nothing to scan yet: there is no password. Esc: back")
             too_small.display = True
             return
-        modules = self._code.modules
-        # The caption only when it does not cost quiet zone the code needs.
-        quiet_zone = layout.fullscreen_quiet_zone(width, height - 1, modules)
-        with_caption = quiet_zone is not None and quiet_zone >= layout.MIN_QUIET_ZONE
-        if not with_caption:
-            quiet_zone = layout.fullscreen_quiet_zone(width, height, modules)
-        caption.display = with_caption
-        if quiet_zone is None:
-            widget.show(None, 0)
-            columns, rows = layout.qr_cells(modules, layout.MIN_QUIET_ZONE)
+        fitted, with_caption = layout.fullscreen(width, height, p.fit_qr)
+        if isinstance(fitted, qr.TooSmall):
+            widget.show(None)
+            caption.display = False
             too_small.update(
-                f"The QR code needs {columns}x{rows} characters; this terminal has {width}x{height}. "
-                "Enlarge it, or type the password from the main screen. Esc: back"
+                f"The QR code needs {fitted.columns}x{fitted.rows} characters; this terminal has "
+                f"{width}x{height}. Enlarge it, or type the password from the main screen. Esc: back"
             )
             too_small.display = True
             return
+        caption.display = with_caption
         too_small.display = False
-        widget.show(self._code.matrix, quiet_zone)
+        widget.show(fitted)

@@ -1,14 +1,14 @@
 """The Wi-Fi screen: the device, the networks in range, the known ones; connect, scan, forget.
 
-It follows iwd itself through its own client (the same connection carries the passphrase agent),
-so what it shows is live: adapters plugged in or out, iwd restarting, scans, connection states.
-Every call to iwd runs in a worker; the UI never waits for D-Bus. The addresses a connection brings
-reach the main screen through the network source, like any other address.
+What it shows is `Snapshot.wifi`, like every view: the session's Wi-Fi source follows iwd live
+(adapters plugged in or out, iwd restarting, scans, connection states). Its own client is only for
+the operations a key starts and for the passphrase agent, which iwd asks on the connection that
+called Connect(). Every call to iwd runs in a worker; the UI never waits for D-Bus. The addresses a
+connection brings reach the main screen through the network source, like any other address.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import ClassVar
 
@@ -20,9 +20,11 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
+from textual.worker import Worker, WorkerState
 
+from installer_env.session import Snapshot
 from installer_env.textsafe import literal
-from installer_env.ui.screens.wifi_connect import ConfirmDialog, ConnectDialog
+from installer_env.ui.screens.wifi_connect import ConfirmDialog, ConnectDialog, failure_words
 from installer_env.ui.widgets.wifi_lists import (
     HIDDEN_OPTION,
     KNOWN_FIXED,
@@ -45,7 +47,6 @@ from installer_env.wifi.model import (
     WifiStatus,
 )
 
-RETRY_SECONDS = 2.0  # after the system bus itself was lost
 LIST_CHROME = 4  # border and padding around a list's rows
 PROBLEM_TITLES = {
     "no-adapter": "No Wi-Fi adapter",
@@ -96,21 +97,14 @@ class WifiScreen(Screen[None]):
         yield Footer(compact=True)  # one space less per key: the Wi-Fi keys fit 80 columns
 
     def on_mount(self) -> None:
-        self._show(None)
-        self.run_worker(self._follow(), name="wifi-watch", group="wifi-watch", exit_on_error=False)
+        self.watch(self.app, "snapshot", self._follow, init=True)
 
     async def on_unmount(self) -> None:
         await self.client.close()
 
-    async def _follow(self) -> None:
-        while True:
-            try:
-                async for status in self.client.watch():
-                    self._show(status)
-            except WifiError as e:
-                self._show(WifiStatus.unavailable(e))
-            await self.client.close()
-            await asyncio.sleep(RETRY_SECONDS)
+    def _follow(self, snap: Snapshot) -> None:
+        if snap.wifi != self.status or self.status is None:
+            self._show(snap.wifi)
 
     def on_resize(self, event: events.Resize) -> None:
         self._show(self.status)
@@ -280,12 +274,17 @@ class WifiScreen(Screen[None]):
 
     async def _operation(self, job: Callable[[], Awaitable[str]]) -> None:
         try:
-            result, kind = await job(), "ok"
-        except WifiError as e:
-            result, kind = e.message, "error"
-        self.busy = None
-        self.say(result, kind)
-        self.refresh_bindings()
+            self.say(await job(), "ok")
+        finally:  # whatever happened, the keys work again (an error is told by `_worker_failed`)
+            self.busy = None
+            self.refresh_bindings()
+
+    @on(Worker.StateChanged)
+    def _worker_failed(self, event: Worker.StateChanged) -> None:
+        """The one place a worker's error is told: in words for a WifiError, else with its type
+        (and the traceback in the log), never a frozen "still scanning"."""
+        if event.state is WorkerState.ERROR and event.worker.error is not None:
+            self.say(failure_words(event.worker.error), "error")
 
     def action_scan(self) -> None:
         name = self.device_name
@@ -365,10 +364,7 @@ class WifiScreen(Screen[None]):
         name = self.device_name
 
         async def cancel() -> None:
-            try:
-                await self.client.disconnect(name)
-            except WifiError as e:
-                self.say(f"Could not cancel: {e.message}", "error")
+            await self.client.disconnect(name)
 
         self.run_worker(cancel(), group="wifi-cancel", exit_on_error=False)
 

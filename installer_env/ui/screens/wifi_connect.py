@@ -7,6 +7,7 @@ and in the one connect call; it is never put in a message, a log or the screen b
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
@@ -16,12 +17,12 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
-from textual.worker import Worker
+from textual.worker import Worker, WorkerState
 
 from installer_env.textsafe import literal
 from installer_env.ui.widgets.passphrase import NO_CONTROL, PassphraseInput
 from installer_env.ui.widgets.wifi_lists import signal_bars
-from installer_env.wifi.client import MAX_SSID_BYTES, check_passphrase, check_ssid
+from installer_env.wifi.checks import MAX_SSID_BYTES, check_passphrase, check_ssid
 from installer_env.wifi.model import WifiError, WifiErrorKind
 
 if TYPE_CHECKING:
@@ -29,6 +30,16 @@ if TYPE_CHECKING:
     from installer_env.wifi.model import WifiNetwork
 
 KEYS = "Enter: connect   F2 or Ctrl-T: show/hide   Esc: cancel"
+log = logging.getLogger(__name__)
+
+
+def failure_words(error: BaseException) -> str:
+    """What a failed Wi-Fi worker says on screen: a WifiError's sentence, else its type (and the
+    traceback in the log)."""
+    if isinstance(error, WifiError):
+        return error.message
+    log.error("Wi-Fi operation failed", exc_info=error)
+    return f"The Wi-Fi operation failed unexpectedly ({type(error).__name__}: {error}). Try again."
 
 
 class ConnectDialog(ModalScreen[str | None]):
@@ -169,10 +180,15 @@ class ConnectDialog(ModalScreen[str | None]):
         self.run_worker(self._disconnect(), group="cancel", exit_on_error=False)
 
     async def _disconnect(self) -> None:
-        try:
-            await self.client.disconnect(self.device)
-        except WifiError as e:
-            self._say(f"Could not cancel: {e.message}", "error")
+        await self.client.disconnect(self.device)
+
+    @on(Worker.StateChanged)
+    def _worker_failed(self, event: Worker.StateChanged) -> None:
+        """The one place this dialog's worker errors are told; the fields work again after any."""
+        if event.state is WorkerState.ERROR and event.worker.error is not None:
+            self._set_inputs_enabled(True)
+            self._cancelling = False
+            self._say(failure_words(event.worker.error), "error")
 
 
 class ConfirmDialog(ModalScreen[bool]):

@@ -2,40 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
-from installer_env.textsafe import literal
-from installer_env.ui.widgets.lines import LabelledBlock, Part
+from installer_env.presentation import Command, Note
+from installer_env.ui.widgets.lines import LabelledBlock, Part, styled
 
 
 class AddressList(LabelledBlock):
     LABEL = "Login"
 
-    def show(
-        self,
-        user: str,
-        hosts: Sequence[str] | None,
-        mdns_name: str | None,
-        problem: str | None = None,
-        interfaces: Mapping[str, str] | None = None,
-    ) -> None:
-        """`hosts` as they go after `user@` (IPv6 in brackets); None while addresses are unknown."""
-        user = literal(user)
-        interfaces = interfaces or {}
+    def show(self, logins: Sequence[Command], note: Note | None, problem: str | None) -> None:
         rows: list[list[Part]] = []
-        for host in hosts or ():
-            row: list[Part] = [("ssh ", "$text-muted"), (f"{user}@{literal(host)}", "bold")]
-            if host in interfaces:
-                row.append((f"  {literal(interfaces[host])}", "$text-muted"))
-            rows.append(row)
-        if hosts is None:
-            rows.append([("looking at the network...", "$text-muted")])
-        elif not hosts:
-            rows.append([("no address yet: plug in a cable, or press w for Wi-Fi", "$warning")])
+        for login in logins:
+            if login.where == "mDNS":
+                continue  # after the note and the problem, as the fallback it is
+            rows.append(_row(login))
+        if note is not None:
+            rows.append([styled(note)])
         if problem:
-            rows.append([("! " + literal(problem), "$warning")])
-        if mdns_name:
-            rows.append(
-                [("ssh ", "$text-muted"), (f"{user}@{literal(mdns_name)}", "bold"), ("  mDNS", "$text-muted")]
-            )
+            rows.append([("! " + problem, "$warning")])
+        rows += [_row(login) for login in logins if login.where == "mDNS"]
         self.set_lines(rows)
+
+
+def _row(login: Command) -> list[Part]:
+    row: list[Part] = [(login.program, "$text-muted"), (login.target, "bold")]
+    if login.where:
+        row.append((f"  {login.where}", "$text-muted"))
+    return row

@@ -9,7 +9,23 @@ from textual.content import Content
 from textual.widget import Widget
 from textual.widgets import Static
 
+from installer_env.presentation import Note, Tone
+
 Part = str | tuple[str, str]  # plain text, or (text, style)
+
+# The screen's colours for what the presentation's lines mean.
+TONE_STYLES = {
+    Tone.NORMAL: "",
+    Tone.MUTED: "$text-muted",
+    Tone.GOOD: "$success",
+    Tone.WARN: "$warning",
+    Tone.BAD: "bold $error",
+    Tone.ACCENT: "$accent",
+}
+
+
+def styled(note: Note) -> tuple[str, str]:
+    return note.text, TONE_STYLES[note.tone]
 
 
 def lines(rows: Sequence[Sequence[Part]]) -> Content:

@@ -5,8 +5,7 @@ from __future__ import annotations
 from textual.content import Content
 from textual.widgets import Static
 
-from installer_env.state import PasswordState
-from installer_env.textsafe import literal
+from installer_env.presentation import PasswordFacts
 
 
 class PasswordBox(Static):
@@ -16,14 +15,10 @@ class PasswordBox(Static):
         super().__init__(id=id, markup=False)
         self.border_title = "root password"
 
-    def show(self, state: PasswordState | None, problem: str | None) -> None:
-        self.set_class(state is None, "-missing")
-        self.set_class(state is not None and not state.applied, "-not-applied")
-        if state is None:
-            self.border_title = "root password"
-            self.border_subtitle = ""
-            self.update(Content(literal(problem or "no password yet")))
-            return
-        self.border_title = f"{literal(state.user)} password"
-        self.border_subtitle = "" if state.applied else "NOT APPLIED"
-        self.update(Content(literal(state.password)))
+    def show(self, password: PasswordFacts) -> None:
+        missing = password.secret is None
+        self.set_class(missing, "-missing")
+        self.set_class(not missing and not password.applied, "-not-applied")
+        self.border_title = f"{password.user} password"
+        self.border_subtitle = "" if missing or password.applied else "NOT APPLIED"
+        self.update(Content(password.secret if password.secret is not None else password.missing or ""))

@@ -18,7 +18,7 @@ QR_STYLE = Style(color="bright_white", bgcolor="black")
 
 
 class QrView(Widget):
-    """Shows a QR matrix at its natural size; `show` replaces the code or its quiet zone."""
+    """Shows a fitted QR code at its natural size; `show` replaces the code or its quiet zone."""
 
     DEFAULT_CSS = """
     QrView { width: auto; height: auto; }
@@ -26,8 +26,7 @@ class QrView(Widget):
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
-        self._matrix: qr.Matrix | None = None
-        self._quiet_zone = 0
+        self._code: qr.Fitted | None = None
         self._lines: list[str] = []
 
     @property
@@ -35,14 +34,19 @@ class QrView(Widget):
         return list(self._lines)
 
     @property
-    def quiet_zone(self) -> int:
-        return self._quiet_zone
+    def code(self) -> qr.Fitted | None:
+        """What is drawn: the code and its quiet zone (None: nothing)."""
+        return self._code
 
-    def show(self, matrix: qr.Matrix | None, quiet_zone: int) -> None:
-        if matrix == self._matrix and quiet_zone == self._quiet_zone:
+    @property
+    def quiet_zone(self) -> int:
+        return self._code.quiet_zone if self._code else 0
+
+    def show(self, code: qr.Fitted | None) -> None:
+        if code == self._code:
             return
-        self._matrix, self._quiet_zone = matrix, quiet_zone
-        self._lines = qr.half_block_lines(matrix, quiet_zone) if matrix else []
+        self._code = code
+        self._lines = qr.half_block_lines(code.code.matrix, code.quiet_zone) if code else []
         self.refresh(layout=True)
 
     def get_content_width(self, container: Size, viewport: Size) -> int:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from installer_env.textsafe import literal
-from installer_env.tor import TorStatus
-from installer_env.ui.widgets.lines import LabelledBlock, Part
+from installer_env.presentation import TorFacts
+from installer_env.ui.widgets.lines import LabelledBlock, Part, styled
 
 BAR_WIDTH = 20
 
@@ -19,35 +18,19 @@ def progress_bar(percent: int, width: int = BAR_WIDTH) -> str:
 class TorLine(LabelledBlock):
     LABEL = "Tor"
 
-    def show(self, user: str, tor: TorStatus | None, enabled: bool) -> None:
-        rows: list[list[Part]]
-        if not enabled:
-            rows = [[("off", "$text-muted")]]
-        elif tor is None:
-            rows = [[("starting...", "$text-muted")]]
-        else:
-            rows = []
-            if tor.onion_address:
-                rows.append(
-                    [
-                        ("torify ssh ", "$text-muted"),
-                        (f"{literal(user)}@{literal(tor.onion_address)}", "bold"),
-                    ]
-                )
-            if tor.error:
-                rows.append([("! " + literal(tor.error), "$warning")])
-            if tor.reachable and not tor.published:
-                # Bootstrapped is not reachable yet: the descriptor still has to be uploaded.
-                done = tor.bootstrap_percent >= 100
-                phase = "publishing the onion service" if done else literal(tor.bootstrap_phase)
-                rows.append(
-                    [
-                        (progress_bar(tor.bootstrap_percent), "$accent"),
-                        f" {tor.bootstrap_percent:3d}% {phase}",
-                    ]
-                )
-            elif tor.published:
-                rows.append([("published: reachable over Tor", "$success")])
-            if not rows:
-                rows = [[("not reachable", "$warning")]]
+    def show(self, tor: TorFacts | None) -> None:
+        if tor is None:
+            self.set_lines([[("off", "$text-muted")]])
+            return
+        rows: list[list[Part]] = []
+        if tor.login is not None:
+            rows.append([(tor.login.program, "$text-muted"), (tor.login.target, "bold")])
+        elif tor.onion is not None:
+            rows.append([(tor.onion, "bold")])
+        if tor.error:
+            rows.append([("! " + tor.error, "$warning")])
+        state: list[Part] = [styled(tor.state)]
+        if tor.progress is not None:
+            state = [(progress_bar(tor.progress), "$accent"), " ", *state]
+        rows.append(state)
         self.set_lines(rows)

@@ -2,36 +2,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from installer_env.textsafe import literal
-from installer_env.ui.widgets.lines import LabelledBlock, Part
-
-if TYPE_CHECKING:  # the Wi-Fi package pulls in D-Bus; the screen only reads its values
-    from installer_env.wifi.model import WifiStatus
-
-
-def describe(wifi: WifiStatus | None, enabled: bool) -> list[Part]:
-    if not enabled:
-        return [("off", "$text-muted")]
-    if wifi is None:
-        return [("looking for iwd...", "$text-muted")]
-    if wifi.problem:
-        return [(literal(wifi.problem), "$text-muted")]
-    device = wifi.device
-    if device is None:
-        return [("no Wi-Fi adapter", "$text-muted")]
-    connected = wifi.connected
-    if connected is not None:
-        return [(f"connected to {literal(connected.ssid)}", "$success"), f" ({literal(device.name)})"]
-    return [
-        (f"{literal(device.name)} {literal(device.state)}", "$warning"),
-        ("  press w to connect", "$text-muted"),
-    ]
+from installer_env.presentation import WifiFacts
+from installer_env.ui.widgets.lines import LabelledBlock, Part, styled
 
 
 class WifiLine(LabelledBlock):
     LABEL = "Wi-Fi"
 
-    def show(self, wifi: WifiStatus | None, enabled: bool) -> None:
-        self.set_lines([describe(wifi, enabled)])
+    def show(self, wifi: WifiFacts | None) -> None:
+        if wifi is None:
+            self.set_lines([[("off", "$text-muted")]])
+            return
+        line: list[Part] = [styled(wifi.summary)]
+        if wifi.hint:
+            line.append((f"  {wifi.hint}", "$text-muted"))
+        self.set_lines([line])

@@ -6,7 +6,7 @@ textsafe.literal() and then into the Text as plain characters.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 from rich.cells import cell_len, set_cell_size
 from rich.text import Text
@@ -14,9 +14,7 @@ from textual.binding import Binding, BindingType
 from textual.widgets import OptionList
 
 from installer_env.textsafe import literal
-
-if TYPE_CHECKING:  # the Wi-Fi package pulls in D-Bus; the rows only read its values
-    from installer_env.wifi.model import KnownNetwork, WifiNetwork
+from installer_env.wifi.model import SECURITY_LABELS, KnownNetwork, WifiNetwork  # values only: no D-Bus
 
 # Full and light-shade blocks: both in every console font (CP437 219 and 176), like tor's bar.
 BAR_ON, BAR_OFF = "█", "░"
@@ -87,8 +85,6 @@ def hidden_row() -> Text:
 
 
 def known_row(known: KnownNetwork, width: int) -> Text:
-    from installer_env.wifi.model import SECURITY_LABELS
-
     when = known.last_connected.replace("T", " ")[:16] if known.last_connected else "never"
     return Text.assemble(
         fit(literal(known.ssid), width),

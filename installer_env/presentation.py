@@ -1,0 +1,353 @@
+"""What every view shows of a snapshot, derived once: the one place that words the session.
+
+The screen, plain mode, `status`, `status --json` and `installer-env qr` render a `Presentation`
+and nothing else, so they cannot disagree: the login commands (with `-p PORT` when sshd is not on
+22), the torify line (shown under one condition), sshd's state, the network and Wi-Fi lines, the
+problems, and the QR code, fitted to each view's space by the one rule in `qr.fit`.
+
+Every text here is safe to print: outside text (hostnames, SSIDs, interface names, the state file)
+has been through `textsafe.literal`. Styling is left to the views; `Tone` says what a line means.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from installer_env import network, qr
+from installer_env.network import NetworkSnapshot
+from installer_env.session import Snapshot
+from installer_env.sshd import SshdStatus
+from installer_env.state import PasswordState
+from installer_env.textsafe import literal
+from installer_env.tor import MODE_LAUNCHED, TorStatus
+from installer_env.wifi.model import WifiStatus
+
+
+class Viewer(enum.StrEnum):
+    """Who the words are for: some hints only make sense on one of them."""
+
+    SCREEN = "screen"  # the console screen: runs the sources (tor included) itself, has keys
+    PLAIN = "plain"  # plain text that follows the session: runs the sources too, no keys
+    STATUS = "status"  # one look from another process: `status`, `status --json`, `qr`
+
+    @property
+    def runs_sources(self) -> bool:
+        """Whether this view's own process starts tor and follows every source."""
+        return self is not Viewer.STATUS
+
+
+class Tone(enum.StrEnum):
+    """What a line means; each view maps it to its own colours (or to none)."""
+
+    NORMAL = "normal"
+    MUTED = "muted"  # secondary: labels, hints, progress
+    GOOD = "good"
+    WARN = "warn"
+    BAD = "bad"
+    ACCENT = "accent"
+
+
+@dataclass(frozen=True)
+class Note:
+    text: str
+    tone: Tone = Tone.NORMAL
+
+
+@dataclass(frozen=True)
+class Command:
+    """A command to type: `program` (`ssh -p 2222 `, `torify ssh `), then `target` (`root@host`)."""
+
+    program: str
+    target: str
+    where: str | None = None  # the interface the address is on, or "mDNS"
+
+    @property
+    def text(self) -> str:
+        return self.program + self.target
+
+
+@dataclass(frozen=True)
+class PasswordFacts:
+    user: str
+    secret: str | None  # None: no password at all; `missing` says why
+    missing: str | None
+    applied: bool
+    not_applied: str | None  # why the password was only shown, not set
+    detail: str | None  # "4 words, 51.7 bits, generation 3, <when>"
+    rotation_problem: str | None  # why this login could not make a new one
+
+
+@dataclass(frozen=True)
+class HostKeyLine:
+    type: str
+    bits: int
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class SshFacts:
+    state: Note
+    port: int  # where ssh connects: sshd's port when known, else 22
+    keys: tuple[HostKeyLine, ...]
+    problems: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TorFacts:
+    via: str  # "system tor" or "own tor"
+    onion: str | None  # a valid v3 address, or None while there is none
+    login: Command | None  # `torify ssh ...`: only once tor holds the service, in every view
+    state: Note  # one line: starting, bootstrapping, publishing, published, not reachable (no `via`)
+    progress: int | None  # bootstrap percent while the service is not published yet (the screen's bar)
+    error: str | None
+
+
+@dataclass(frozen=True)
+class WifiFacts:
+    summary: Note  # the one line of the main screen
+    hint: str | None  # what to do next, where a key does it
+    lines: tuple[str, ...]  # one per device, for the text views
+    problem: str | None
+
+
+@dataclass(frozen=True)
+class Presentation:
+    viewer: Viewer
+    hostname: str
+    mdns_name: str | None
+    title: str  # "installer-env on <host> (<host>.local)"
+    password: PasswordFacts
+    logins: tuple[Command, ...]  # one per offered address, then the mDNS name
+    logins_note: Note | None  # while there is no address to offer: why, and what to do
+    network_problem: str | None
+    network_lines: tuple[str, ...]  # interfaces and their addresses, for the text views
+    ssh: SshFacts
+    tor: TorFacts | None  # None when tor is off
+    wifi: WifiFacts | None  # None when the Wi-Fi helper is off
+    problems: tuple[str, ...]  # everything that stands in the way of a login, one line each
+    qr_content: qr.Content
+
+    @property
+    def scannable(self) -> bool:
+        """Whether a code is worth drawing: without a password it cannot log anyone in."""
+        return self.qr_content.password is not None
+
+    def fit_qr(
+        self,
+        columns: int | None = None,
+        rows: int | None = None,
+        ascii_only: bool = False,
+        max_quiet: int = qr.QUIET_ZONE,
+    ) -> qr.Fitted | qr.TooSmall:
+        """The QR code for a space (None: no limit), by the one rule of `qr.fit`."""
+        return qr.fit(self.qr_content, columns, rows, ascii_only, max_quiet)
+
+
+def ssh_port(ssh: SshdStatus) -> int:
+    """The port ssh has to use: sshd's own when known; 22 (ssh's default) when `sshd -T` failed."""
+    return ssh.port if ssh.port_known else qr.SSH_PORT
+
+
+def present(
+    snap: Snapshot,
+    viewer: Viewer = Viewer.STATUS,
+    *,
+    qr_max_addrs: int = qr.DEFAULT_MAX_ADDRS,
+    wifi_enabled: bool = False,
+) -> Presentation:
+    """`wifi_enabled`: for a view that runs the sources, whether a missing `wifi` is still to come
+    (its first snapshot leaves Wi-Fi to the follower) rather than switched off."""
+    user = literal(snap.password.user) if snap.password else "root"
+    port = ssh_port(snap.ssh)
+    logins, note = _logins(snap, viewer, user, port)
+    ssh = _ssh(snap.ssh)
+    tor = _tor(snap.tor, viewer, user)
+    wifi = _wifi(snap.wifi, viewer, wifi_enabled)
+    password = password_facts(snap.password, snap.password_problem, snap.rotation_problem)
+    name = literal(snap.hostname)
+    mdns = literal(snap.mdns_name) if snap.mdns_name else None
+    net = snap.network
+    onion = tor.onion if tor is not None else None
+    return Presentation(
+        viewer=viewer,
+        hostname=name,
+        mdns_name=mdns,
+        title=title(snap.hostname, snap.mdns_name),
+        password=password,
+        logins=logins,
+        logins_note=note,
+        network_problem=literal(net.problem) if net is not None and net.problem else None,
+        network_lines=_network_lines(net),
+        ssh=ssh,
+        tor=tor,
+        wifi=wifi,
+        problems=_problems(password, ssh, net, tor, wifi),
+        qr_content=qr.Content.of(
+            snap.password.password if snap.password else None,
+            onion,
+            net.offered if net is not None else (),
+            qr_max_addrs,
+            port,
+        ),
+    )
+
+
+def title(hostname: str, mdns_name: str | None) -> str:
+    name = literal(hostname)
+    return f"installer-env on {name}" + (f" ({literal(mdns_name)})" if mdns_name else "")
+
+
+def password_facts(
+    pw: PasswordState | None, password_problem: str | None, rotation_problem: str | None
+) -> PasswordFacts:
+    """From the snapshot's three password fields alone: the VT shows them before the first
+    snapshot is collected (console.early_password)."""
+    user = literal(pw.user) if pw else "root"
+    rotation = literal(rotation_problem) if rotation_problem else None
+    if pw is None:
+        # With no password at all, why this login could not make one says more than "none yet".
+        missing = rotation or literal(password_problem or "no password yet")
+        return PasswordFacts(user, None, missing, False, None, None, rotation)
+    detail = (
+        f"{pw.words} words, {pw.entropy_bits:g} bits, generation {pw.generation}, {literal(pw.rotated_at)}"
+    )
+    not_applied = None if pw.applied else literal(pw.note)
+    return PasswordFacts(user, literal(pw.password), None, pw.applied, not_applied, detail, rotation)
+
+
+def _logins(snap: Snapshot, viewer: Viewer, user: str, port: int) -> tuple[tuple[Command, ...], Note | None]:
+    program = "ssh " if port == qr.SSH_PORT else f"ssh -p {port} "
+    net = snap.network
+    where = (
+        {a.host: literal(i.name) for i in net.interfaces for a in i.addresses if a.offered}
+        if net is not None
+        else {}
+    )
+    hosts = net.offered if net is not None else ()
+    commands = [Command(program, f"{user}@{literal(h)}", where.get(h)) for h in hosts]
+    if snap.mdns_name:
+        commands.append(Command(program, f"{user}@{literal(snap.mdns_name)}", "mDNS"))
+    note = None
+    if net is None:
+        note = Note("looking at the network...", Tone.MUTED)
+    elif not hosts:
+        how = "press w for Wi-Fi" if viewer is Viewer.SCREEN else "or set up Wi-Fi (iwctl)"
+        note = Note(f"no address yet: plug in a cable, {how}", Tone.WARN)
+    return tuple(commands), note
+
+
+def _ssh(ssh: SshdStatus) -> SshFacts:
+    port = ssh_port(ssh)
+    if not ssh.installed:
+        state = Note("not installed", Tone.BAD)
+    elif ssh.listening:
+        state = Note(f"listening on port {ssh.port}", Tone.GOOD)
+    elif ssh.running:
+        state = Note(f"running, but not listening on port {ssh.port}", Tone.WARN)
+    else:
+        state = Note("not running", Tone.BAD)
+    keys = tuple(HostKeyLine(k.type, k.bits, k.fingerprint) for k in ssh.host_keys)
+    return SshFacts(state, port, keys, tuple(literal(p) for p in ssh.problems))
+
+
+def _tor(t: TorStatus | None, viewer: Viewer, user: str) -> TorFacts | None:
+    if t is None:
+        return None
+    via = "own tor" if t.mode == MODE_LAUNCHED else "system tor"
+    onion = qr.onion_host(t.onion_address)
+    # The command works once tor holds the service; the same condition for every view.
+    holds = onion is not None and (t.service_added or t.published)
+    login = Command("torify ssh ", f"{user}@{onion}") if holds else None
+    error = literal(t.error) if t.error else None
+    progress = None
+    if t.published:
+        state = Note("published: reachable over Tor", Tone.GOOD)
+    elif t.reachable:
+        progress = t.bootstrap_percent
+        if t.bootstrap_percent >= 100:  # bootstrapped is not reachable yet: the descriptor goes up
+            state = Note("bootstrapped, publishing the onion service", Tone.ACCENT)
+        else:
+            phase = f": {literal(t.bootstrap_phase)}" if t.bootstrap_phase else ""
+            state = Note(f"bootstrapping {t.bootstrap_percent}%{phase}", Tone.ACCENT)
+    elif viewer.runs_sources and error is None:
+        # This process starts tor itself (its first snapshot has no one-shot look's advice in it).
+        state = Note("starting...", Tone.MUTED)
+    else:
+        state = Note("not reachable", Tone.WARN)
+    return TorFacts(via, onion, login, state, progress, error)
+
+
+def _wifi(wifi: WifiStatus | None, viewer: Viewer, enabled: bool) -> WifiFacts | None:
+    if wifi is None:
+        if viewer.runs_sources and enabled:  # the follower has not reported yet
+            return WifiFacts(Note("looking for iwd...", Tone.MUTED), None, ("looking for iwd...",), None)
+        return None
+    on_screen = viewer is Viewer.SCREEN
+    if wifi.problem is not None:
+        problem = literal(wifi.problem)
+        return WifiFacts(Note(problem, Tone.MUTED), None, (f"! {problem}",), problem)
+    lines = []
+    for dev in wifi.devices:
+        where = f"{literal(dev.name)} ({literal(dev.adapter)})"
+        if dev.connected_ssid is not None and dev.state == "connected":
+            lines.append(f"connected to {literal(dev.connected_ssid)} on {where}")
+        elif dev.state == "off":
+            lines.append(f"{where} switched off")
+        else:
+            lines.append(f"{where} {literal(dev.state)}, {len(dev.networks)} networks in range")
+    device = wifi.device
+    if device is None:
+        return WifiFacts(Note("no Wi-Fi adapter", Tone.MUTED), None, tuple(lines), None)
+    connected = wifi.connected
+    if connected is not None:
+        summary = Note(f"connected to {literal(connected.ssid)} ({literal(device.name)})", Tone.GOOD)
+        return WifiFacts(summary, None, tuple(lines), None)
+    summary = Note(f"{literal(device.name)} {literal(device.state)}", Tone.WARN)
+    return WifiFacts(summary, "press w to connect" if on_screen else None, tuple(lines), None)
+
+
+def _network_lines(net: NetworkSnapshot | None) -> tuple[str, ...]:
+    if net is None:
+        return ()
+    if net.problem is not None:
+        return (f"! {literal(net.problem)}",)
+    lines = []
+    for interface in net.interfaces:
+        if interface.loopback:
+            continue
+        parts = [interface.state, "carrier" if interface.carrier else "no carrier"]
+        parts += [literal(interface.mac)] if interface.mac else []
+        parts += ["wireless"] if interface.wireless else []
+        parts.append(literal(interface.hardware.description))
+        lines.append(f"{literal(interface.name)}  {', '.join(parts)}")
+        for address in interface.addresses:
+            why = network.why_not_offered(interface, address)
+            lines.append(f"  {address.address}/{address.prefixlen}" + (f" ({why})" if why else ""))
+    return tuple(lines) or ("(no network interfaces)",)
+
+
+def _problems(
+    password: PasswordFacts,
+    ssh: SshFacts,
+    net: NetworkSnapshot | None,
+    tor: TorFacts | None,
+    wifi: WifiFacts | None,
+) -> tuple[str, ...]:
+    problems: list[str] = []
+    if password.rotation_problem:
+        problems.append(f"no new password: {password.rotation_problem}")
+    if password.secret is None and not password.rotation_problem and password.missing:
+        problems.append(password.missing)
+    if password.not_applied:
+        problems.append(f"password not applied: {password.not_applied}")
+    if ssh.state.tone is not Tone.GOOD:
+        problems.append(f"sshd {ssh.state.text}")
+    problems += ssh.problems
+    if net is not None and net.problem:
+        problems.append(literal(net.problem))
+    if tor is not None and tor.error:
+        problems.append(f"tor: {tor.error}")
+    if wifi is not None and wifi.problem:
+        problems.append(f"Wi-Fi: {wifi.problem}")
+    return tuple(problems)
