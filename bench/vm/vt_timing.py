@@ -2,10 +2,11 @@
 and reads what the VT holds (/dev/vcsu1) every few milliseconds until the first full frame.
 
 Per run: seconds from launch to the password readable on the VT, to the ssh line, and to the first
-full frame (QR half blocks on screen and the footer's keys on the last row, so the frame's write
-reached the bottom); and every row seen before that frame which is neither blank, nor a row of one
-of the early text's two steps, nor a row of that frame (or the start of one such row, as the VT
-takes a write in pieces): a flash of garbage, if there was any.
+full frame (the password on screen and the footer's keys on the last row, so the frame's write
+reached the bottom; at 80x25 the main screen shows no QR code, it is one key away); and every row
+seen before that frame which is neither blank, nor a row of one of the early text's two steps, nor
+a row of that frame (or the start of one such row, as the VT takes a write in pieces): a flash of
+garbage, if there was any.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 TTY = "/dev/tty1"
-QR_GLYPHS = frozenset("\u2580\u2584\u2588")
 FOOTER_KEYS = ("Quit", "Help")
 
 
@@ -91,7 +91,8 @@ def one_run(python: str, env: dict[str, str], work: Path, timeout: float) -> dic
             if seen_ssh is None and "ssh root@" in text:
                 seen_ssh = now
             last = next((r for r in reversed(screen) if r), "")
-            if any(ch in QR_GLYPHS for ch in text) and all(k in last for k in FOOTER_KEYS):
+            # The footer is the frame's last row; at 80x25 the code itself is one key away (q).
+            if password and password in text and all(k in last for k in FOOTER_KEYS):
                 frame = now
                 break
             time.sleep(0.01)
