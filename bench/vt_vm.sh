@@ -9,8 +9,10 @@
 #                                        also an exported older tree (git archive <commit> installer_env)
 # Results: .work/vt-bench/last/vt-bench-*.json. Environment: VM_MEM, VM_CPUS (tests/vm/lib.sh).
 set -euo pipefail
+LIB=$(dirname "$0")/../tests/vm/lib.sh
+[ -f "$LIB" ] || { echo "bench/vt_vm.sh: needs the shared VM harness $LIB" >&2; exit 2; }
 # shellcheck source=tests/vm/lib.sh
-source "$(dirname "$0")/../tests/vm/lib.sh"
+source "$LIB"
 VM_WORK=${VT_BENCH_WORK:-} vm_init vt-bench
 RUNS=${VT_BENCH_RUNS:-3}
 BEFORE=${VT_BENCH_BEFORE:-}
