@@ -33,7 +33,7 @@ SKIPPED_INITS = {
     "qrcode": ("qrcode", "qrcode.image", "qrcode.image.styles", "qrcode.image.styles.moduledrawers"),
 }
 
-_lock = threading.Lock()
+_lock = threading.RLock()  # an import under it may itself import through the helper
 
 
 def lean_import(name: str) -> ModuleType:
