@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from installer_env import __version__, console, qr, rotation, sshd, status
-from installer_env.config import Config, load_config
+from installer_env.config import ENV_PREFIX, Config, load_config
 from installer_env.errors import InstallerEnvError
 from installer_env.presentation import Viewer, present
 from installer_env.session import Snapshot, collect
@@ -210,7 +210,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if command == "demo":
             overrides["demo"] = True
-            overrides.setdefault("state_dir", demo_state_dir())
+            # --state-dir, then INSTALLER_ENV_STATE_DIR, then the demo's own place; never the
+            # config file's (that is the live installer's state).
+            if "state_dir" not in overrides and not os.environ.get(ENV_PREFIX + "STATE_DIR"):
+                overrides["state_dir"] = demo_state_dir()
         config = load_config(overrides=overrides)
         store = StateStore(config.state_dir)
         if command == "status":

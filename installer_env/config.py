@@ -50,6 +50,8 @@ class Config:
     tor_enabled: bool = True
     tor_control_socket: Path | None = Path("/run/tor/control")
     tor_control_port: int | None = None
+    # The image runs a system tor there (the NixOS module says so): wait for it, never start one.
+    tor_system: bool = False
     tor_binary: str = "tor"
     # A file holding the system tor's control password (HashedControlPassword); never on argv/env.
     tor_control_password_file: Path | None = None

@@ -261,7 +261,9 @@ def _tor(t: TorStatus | None, viewer: Viewer, user: str) -> TorFacts | None:
     login = Command("torify ssh ", f"{user}@{onion}") if holds else None
     error = literal(t.error) if t.error else None
     progress = None
-    if t.published:
+    if t.waiting_for_system:  # the image's tor has not started yet; none of our own meanwhile
+        state = Note("waiting for the system tor to start", Tone.MUTED)
+    elif t.published:
         state = Note("published: reachable over Tor", Tone.GOOD)
     elif t.reachable:
         progress = t.bootstrap_percent

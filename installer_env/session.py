@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from installer_env import hostname, network, sshd, tor, wifi
+from installer_env.backoff import Backoff
 from installer_env.config import Config
 from installer_env.errors import StateDirError
 from installer_env.network import NetworkSnapshot
@@ -192,20 +193,17 @@ async def supervise(name: str, source: Callable[[], Awaitable[None]]) -> None:
     Sources report their own expected failures in the snapshot (tor absent, no iwd, ...); this is
     the net for the unexpected ones, so one broken source never takes the screen down.
     """
-    delay = 1.0
+    backoff = Backoff()
     while True:
-        started = asyncio.get_running_loop().time()
+        backoff.started()
         try:
             await source()
             return
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.exception("source %s failed; restarting in %.0f s", name, delay)
-        if asyncio.get_running_loop().time() - started > 60:
-            delay = 1.0
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, 30.0)
+            log.exception("source %s failed; restarting it", name)
+        await backoff.wait()
 
 
 async def run_sources(config: Config, store: StateStore, session: Session) -> None:

@@ -118,6 +118,7 @@ def _tor_dict(snap: Snapshot) -> dict[str, Any] | None:
         "onion_address": t.onion_address,
         "published": t.published,
         "service_added": t.service_added,
+        "waiting_for_system": t.waiting_for_system,
         "error": t.error,
     }
 

@@ -120,6 +120,11 @@ let
       default = null;
       description = "tor's control port on localhost, when there is no socket.";
     };
+    tor_system = mkOption {
+      type = types.bool;
+      default = false;
+      description = "The image runs a system tor at the control socket or port: wait for it at boot instead of starting one.";
+    };
     tor_binary = mkOption {
       type = types.str;
       # Without tor.enable the store path would pull tor into the image for nothing.
@@ -315,6 +320,7 @@ in
       rotate_on_login = mkDefault cfg.rotateOnLogin;
       consoles = mkDefault cfg.consoles;
       tor_enabled = mkDefault cfg.tor.enable;
+      tor_system = mkDefault cfg.tor.enable; # services.tor below: getty can log in before tor.service
       wifi_enabled = mkDefault cfg.wifi.enable;
     };
 

@@ -12,6 +12,7 @@ import pytest
 from fake_iwd import AccessPoint, FakeIwd, PrivateBus
 from netns import Namespace, create_namespace, delete_namespace
 from realssh import SshServer, ThrowawayUser, create_user, delete_user
+from tornet import TorNetwork
 
 from installer_env.config import Config
 
@@ -135,3 +136,15 @@ async def iwd(bus: PrivateBus) -> AsyncIterator[FakeIwd]:
     await fake.start()
     yield fake
     await fake.stop()
+
+
+@pytest.fixture(scope="session")
+def tor_network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TorNetwork]:
+    """One private Tor network on 127.0.0.1 for the whole session, started (30-40 s) the first time
+    a test asks for it; its tors are stopped at the end, also when a test failed."""
+    network = TorNetwork(tmp_path_factory.mktemp("tornet"))
+    network.start()
+    try:
+        yield network
+    finally:
+        network.stop()

@@ -157,6 +157,7 @@ def test_demo_never_applies(
     runtime.mkdir()
     demo_env = dict(env, INSTALLER_ENV_PASSWORD_USER=throwaway_user.name, XDG_RUNTIME_DIR=str(runtime))
     demo_env["INSTALLER_ENV_OS_RELEASE"] = str(os_release_installer)  # even on a live installer
+    del demo_env["INSTALLER_ENV_STATE_DIR"]  # the demo's own default
     shadow = throwaway_user.shadow_hash()
     state_file = runtime / f"installer-env-demo-{os.getuid()}" / STATE_FILE
     with started_cli(demo_env, "demo", "--force-apply") as process:
@@ -167,6 +168,29 @@ def test_demo_never_applies(
     assert state["user"] == throwaway_user.name
     assert throwaway_user.shadow_hash() == shadow
     assert not _state_file(env).exists()  # the demo keeps to its own directory
+
+
+@pytest.mark.parametrize("given", ["default", "environment", "flag"])
+def test_demo_state_dir_is_the_flag_then_the_environment_then_its_own(
+    env: dict[str, str], tmp_path: Path, given: str
+) -> None:
+    runtime = tmp_path / "runtime"
+    runtime.mkdir()
+    places = {
+        "default": runtime / f"installer-env-demo-{os.getuid()}",
+        "environment": tmp_path / "from-environment",
+        "flag": tmp_path / "from-flag",
+    }
+    demo_env = dict(env, XDG_RUNTIME_DIR=str(runtime))
+    del demo_env["INSTALLER_ENV_STATE_DIR"]
+    args = ["demo"]
+    if given in ("environment", "flag"):
+        demo_env["INSTALLER_ENV_STATE_DIR"] = str(places["environment"])
+    if given == "flag":
+        args += ["--state-dir", str(places["flag"])]
+    with started_cli(demo_env, *args) as process:
+        assert _wait_for(places[given] / STATE_FILE, process)
+    assert [name for name, place in places.items() if (place / STATE_FILE).exists()] == [given]
 
 
 @pytest.fixture

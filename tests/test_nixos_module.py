@@ -219,6 +219,7 @@ def test_generated_settings_are_exactly_the_tool_settings(tmp_path: Path, fake_p
     assert config.consoles == ("tty1", "ttyS0", "hvc0")
     assert config.tor_enabled is True
     assert config.tor_control_socket == Path("/run/tor/control")
+    assert config.tor_system is True  # the image runs tor: wait for it at boot, never start a second one
     assert config.wifi_enabled is True
     assert config.mdns is True
     assert config.state_dir == Path("/run/installer-env")
@@ -254,6 +255,7 @@ def test_options_reach_the_settings_and_the_system(tmp_path: Path, fake_package:
     assert settings["rotate_on_login"] is False
     assert settings["consoles"] == ["ttyS1"]
     assert settings["tor_enabled"] is False
+    assert settings["tor_system"] is False
     assert settings["wifi_enabled"] is False
     assert settings["ssh_port"] == 2222
     assert settings["tor_binary"] == "tor", "tor's store path would put tor in the image"

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -17,104 +15,40 @@ import shutil
 import signal
 import socket
 import stat
-import subprocess
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import status_schema
 from conftest import MakeConfig
-from realssh import free_port
-from stem.control import Controller
 from stem.response import ControlMessage
+from tor_tools import (
+    TOR,
+    SystemTor,
+    following,
+    hashed_control_password,
+    launched_pid,
+    own_controller,
+    ready,
+    service_id,
+    start_system_tor,
+    until,
+)
 
 from installer_env import rotation, status, tor
 from installer_env.config import Config
-from installer_env.session import Session, collect, follow_password, follow_sshd, supervise
+from installer_env.session import Session, collect
 from installer_env.state import StateStore
 from installer_env.tor import TorStatus, control, service
 
-TOR = shutil.which("tor", path=os.environ.get("PATH", "") + ":/usr/sbin")
 pytestmark = pytest.mark.skipif(TOR is None, reason="tor is not installed (scripts/dev test installs it)")
 
 SSH_PORT = 2222  # the onion maps to it; nothing needs to listen there for these tests
 
 
-# --- helpers ---------------------------------------------------------------------------------------
-
-
-def hashed_control_password(password: str) -> str:
-    """tor --hash-password, without putting the password on a command line (RFC 2440 S2K)."""
-    salt, indicator = os.urandom(8), 0x60
-    count = (16 + (indicator & 15)) << ((indicator >> 4) + 6)
-    data = salt + password.encode()
-    digest = hashlib.sha1()  # noqa: S324 - tor's control password format
-    while count > 0:
-        chunk = data[:count]
-        digest.update(chunk)
-        count -= len(chunk)
-    return "16:" + (salt + bytes([indicator]) + digest.digest()).hex().upper()
-
-
-@dataclass
-class SystemTor:
-    process: subprocess.Popen[bytes]
-    directory: Path
-    socket_path: Path | None
-    port: int | None
-
-    @property
-    def cookie(self) -> Path:
-        return self.directory / "data" / "control_auth_cookie"
-
-    def controller(self, password: str | None = None) -> Controller:
-        if self.socket_path is not None:
-            c = Controller.from_socket_file(str(self.socket_path))
-        else:
-            c = Controller.from_port("127.0.0.1", self.port)
-        c.authenticate(password=password)
-        return c
-
-    def detached(self, password: str | None = None) -> list[str]:
-        with self.controller(password) as c:
-            return list(c.list_ephemeral_hidden_services(our_services=False, detached=True))
-
-
-def start_system_tor(
-    directory: Path, *, use_socket: bool = True, cookie: bool = True, password_hash: str | None = None
-) -> SystemTor:
-    assert TOR is not None
-    directory.mkdir(mode=0o700, parents=True)
-    socket_path = directory / "control" if use_socket else None
-    port = None if use_socket else free_port()
-    lines = [f"DataDirectory {directory / 'data'}", "SocksPort 0", "DisableNetwork 1", "Log warn stdout"]
-    lines.append(f"ControlSocket {socket_path}" if socket_path else f"ControlPort 127.0.0.1:{port}")
-    lines.append(f"CookieAuthentication {int(cookie)}")
-    if password_hash:
-        lines.append(f"HashedControlPassword {password_hash}")
-    (directory / "torrc").write_text("\n".join(lines) + "\n")
-    process = subprocess.Popen(
-        [TOR, "-f", str(directory / "torrc"), "--defaults-torrc", os.devnull],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    system = SystemTor(process, directory, socket_path, port)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "the test's tor did not start"
-        with contextlib.suppress(OSError):
-            if socket_path is not None:
-                if socket_path.exists():
-                    return system
-            else:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                return system
-        time.sleep(0.05)
-    process.kill()
-    raise AssertionError("the test's tor did not open its control port")
+# --- fixtures --------------------------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -153,54 +87,6 @@ def launch_config(make_config: MakeConfig, tmp_path: Path, offline_tor: str) -> 
     )
     yield config
     tor.stop_launched(config)
-
-
-@contextlib.asynccontextmanager
-async def following(config: Config, *, with_others: bool = False) -> AsyncIterator[Session]:
-    """A session fed by the tor follower (and the password and sshd sources), stopped on exit."""
-    store = StateStore(config.state_dir)
-    session = Session(collect(config, store))
-    sources: dict[str, Callable[[], Awaitable[None]]] = {"tor": lambda: tor.follow(config, session)}
-    if with_others:
-        sources["password"] = lambda: follow_password(store, session)
-        sources["sshd"] = lambda: follow_sshd(config, session, interval=0.1)
-    tasks = [asyncio.create_task(supervise(name, source)) for name, source in sources.items()]
-    try:
-        yield session
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-
-
-async def until(session: Session, check: Callable[[TorStatus], bool], timeout: float = 20.0) -> TorStatus:
-    try:
-        async with asyncio.timeout(timeout):
-            async for snap in session.snapshots():
-                if snap.tor is not None and check(snap.tor):
-                    return snap.tor
-    except TimeoutError:
-        pass
-    raise AssertionError(f"tor status never matched within {timeout} s; last: {session.snapshot.tor}")
-
-
-def service_id(t: TorStatus) -> str:
-    assert t.onion_address is not None
-    return t.onion_address.removesuffix(".onion")
-
-
-def ready(t: TorStatus) -> bool:
-    return t.reachable and t.service_added and t.onion_address is not None and t.error is None
-
-
-def launched_pid(config: Config) -> int:
-    return int((tor.tor_dir(config) / "tor.pid").read_text())
-
-
-def own_controller(config: Config) -> Controller:
-    c = Controller.from_socket_file(str(tor.tor_dir(config) / "control"))
-    c.authenticate()
-    return c
 
 
 # --- onion addresses -------------------------------------------------------------------------------
@@ -368,6 +254,33 @@ async def test_system_tor_restart_is_followed_with_the_same_address(
     assert again.onion_address == first.onion_address
     assert again.mode == tor.MODE_SYSTEM
     assert restarted.detached() == [service_id(first)]
+
+
+@pytest.mark.parametrize("use_socket", [True, False], ids=["socket", "port"])
+async def test_reconnects_as_soon_as_the_system_tor_is_back(
+    make_config: MakeConfig, tmp_path: Path, system_tors: Callable[..., SystemTor], use_socket: bool
+) -> None:
+    """After an outage of several seconds the backoff has grown (1, 2, 4, 8 s): the new socket (or
+    the open port) ends the wait, not the next step."""
+    system = system_tors(tmp_path / "systor", use_socket=use_socket)
+    config = make_config(
+        tor_enabled=True,
+        tor_control_socket=system.socket_path,
+        tor_control_port=system.port,
+        ssh_port=SSH_PORT,
+    )
+    async with following(config) as session:
+        await until(session, ready)
+        system.process.kill()  # kill -9 leaves the socket file behind
+        system.process.wait()
+        await until(session, lambda t: not t.reachable)
+        await asyncio.sleep(8)  # the outage; retries at 1, 3 and 7 s fail meanwhile
+        back = system_tors(system.directory, use_socket=use_socket, port=system.port)
+        started = time.monotonic()
+        await until(session, ready, timeout=30)
+        took = time.monotonic() - started
+    assert took < 4, f"reconnected {took:.1f} s after tor was back"
+    assert back.detached() != []
 
 
 async def test_system_tor_control_port_with_cookie(
@@ -589,6 +502,7 @@ def test_json_keys(launch_config: Config) -> None:
         "onion_address",
         "published",
         "service_added",
+        "waiting_for_system",
         "error",
     }
     disabled = collect(

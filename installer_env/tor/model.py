@@ -20,10 +20,13 @@ class TorStatus:
     bootstrap_percent: int = 0
     bootstrap_phase: str = ""  # tor's own words, e.g. "Loading relay descriptors"
     onion_address: str | None = None  # "<56 chars>.onion", checksum-verified
-    published: bool = False  # a descriptor upload (HS_DESC UPLOADED) was seen
+    published: bool = False  # the descriptor is on the HSDirs (uploaded, or found there with HSFETCH)
     error: str | None = None  # the last problem, in words
     control: str | None = None  # where the control connection goes: a socket path or 127.0.0.1:<port>
     service_added: bool = False  # tor has the onion service (added now, or found from an earlier login)
+    # The image has a system tor (`tor_system`) whose control socket is not there yet: waiting for
+    # it rather than starting a tor of our own (at boot the screen can come up before tor.service).
+    waiting_for_system: bool = False
 
 
 class TorProblem(Exception):

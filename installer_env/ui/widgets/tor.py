@@ -29,7 +29,7 @@ class TorLine(LabelledBlock):
             rows.append([(tor.onion, "bold")])
         if tor.error:
             rows.append([("! " + tor.error, "$warning")])
-        state: list[Part] = [styled(tor.state)]
+        state: list[Part] = [styled(tor.state), (f" ({tor.via})", "$text-muted")]
         if tor.progress is not None:
             state = [(progress_bar(tor.progress), "$accent"), " ", *state]
         rows.append(state)
