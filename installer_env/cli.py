@@ -93,7 +93,47 @@ def _parser() -> argparse.ArgumentParser:
     )
     add("rotate-password", "make and set a new password now")
     add("start-sshd", "start sshd through systemd")
+    _net_parser(add("net", "wired network without DHCP: a static address, or back to DHCP"))
     return p
+
+
+def _net_parser(net: argparse.ArgumentParser) -> None:
+    # Where changes go, for tests: a network namespace, a resolv.conf and a dhcpcd control socket
+    # of their own. Hidden: on an installer these are this system's.
+    hidden = argparse.ArgumentParser(add_help=False)
+    hidden.add_argument("--netns", default=None, help=argparse.SUPPRESS)
+    hidden.add_argument("--resolv-conf", type=Path, default=None, help=argparse.SUPPRESS)
+    hidden.add_argument("--dhcpcd-socket", type=Path, default=None, help=argparse.SUPPRESS)
+    actions = net.add_subparsers(dest="net_command", metavar="ACTION", required=True)
+    static = actions.add_parser(
+        "static",
+        parents=[hidden],
+        help="set a static address (and gateway, DNS) on an interface; its DHCP client lets go of it",
+        description=(
+            "Example: installer-env net static eth0 192.0.2.10/24 --gateway 192.0.2.1 --dns 192.0.2.53"
+        ),
+    )
+    static.add_argument("interface")
+    static.add_argument("addresses", nargs="+", metavar="ADDRESS/PREFIX", help="one IPv4 and/or one IPv6")
+    static.add_argument("--gateway", action="append", default=[], help="default router (IPv4 and/or IPv6)")
+    static.add_argument(
+        "--dns", action="append", default=[], help="DNS server (repeat, or separate with commas)"
+    )
+    static.add_argument(
+        "--onlink", action="store_true", help="the gateway is on this link even though outside the prefix"
+    )
+    static.add_argument(
+        "--yes", action="store_true", help="apply even if this removes the only address ssh can reach"
+    )
+    dhcp = actions.add_parser("dhcp", parents=[hidden], help="remove the static configuration, back to DHCP")
+    dhcp.add_argument("interface")
+    dhcp.add_argument(
+        "--yes", action="store_true", help="apply even if this removes the only address ssh can reach"
+    )
+    boot = actions.add_parser(
+        "boot", parents=[hidden], help="apply ip= from the kernel command line (what the boot service runs)"
+    )
+    boot.add_argument("--cmdline", type=Path, default=Path("/proc/cmdline"), help=argparse.SUPPRESS)
 
 
 def demo_state_dir() -> Path:
@@ -229,6 +269,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if command == "start-sshd":
             sshd.start(config)
             return 0
+        if command == "net":
+            from installer_env import netcli
+
+            return netcli.run(args, config)
         if command == "login" and not (on_configured_console(config) and console.started_by_login()):
             return 0  # su -, sudo -i, bash -l and other consoles: no screen, no new password
         return run(config, store, plain=getattr(args, "plain", False), rotate=command != "screen")

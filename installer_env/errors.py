@@ -45,3 +45,9 @@ class NotAnInstallerError(InstallerEnvError):
 
 class SshdError(InstallerEnvError):
     exit_code = 6
+
+
+class NetworkConfigError(InstallerEnvError):
+    """A static configuration or a switch back to DHCP that could not be applied; says what is left."""
+
+    exit_code = 7

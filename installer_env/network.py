@@ -66,6 +66,7 @@ class Address:
     scope: str  # "global", "site", "link", "host", "nowhere" (or the kernel's number)
     flags: tuple[str, ...]  # "permanent", "tentative", "deprecated", "temporary", "dadfailed", ...
     offered: bool  # in `NetworkSnapshot.offered` (and so usable for ssh and the QR code)
+    origin: str = "unknown"  # how it came: "static", "DHCP", "DHCPv6", "RA", "link-local", "kernel"
 
     @property
     def host(self) -> str:
@@ -182,6 +183,31 @@ def why_not_offered(interface: Interface, address: Address) -> str | None:
     return "not routable"
 
 
+# IFA_PROTO (Linux 6.1+): who made the address, when the kernel made it itself.
+_KERNEL_ORIGINS = {1: "kernel", 2: "RA", 3: "link-local"}
+
+
+def address_origin(family: str, scope: str, prefixlen: int, flags: tuple[str, ...], proto: int | None) -> str:
+    """How an address came, from what netlink tells: DHCP clients (dhcpcd, networkd) give leases a
+    lifetime, an address set by hand or by `installer-env net static` has none ("permanent")."""
+    if proto in _KERNEL_ORIGINS:
+        return _KERNEL_ORIGINS[proto]
+    if scope == "link":
+        return "link-local"
+    if scope == "host":
+        return "kernel"
+    if "permanent" in flags:
+        return "static"
+    if family == "ipv6":
+        # SLAAC from router advertisements makes /64s (and temporary ones); DHCPv6 hands out /128s.
+        return "DHCPv6" if prefixlen == 128 and "mngtmpaddr" not in flags else "RA"
+    return "DHCP"
+
+
+def _int_or_none(value: Any) -> int | None:
+    return value if isinstance(value, int) else None
+
+
 def _address(msg: Any, reachable: bool) -> Address | None:
     family = _FAMILIES.get(msg.get("family"))
     # IFA_ADDRESS is the peer on point-to-point links; IFA_LOCAL is then our own address.
@@ -191,13 +217,17 @@ def _address(msg: Any, reachable: bool) -> Address | None:
     flags_attr = msg.get_attr("IFA_FLAGS")  # all 32 bits; the message header holds only 8
     flags = _flag_names(flags_attr if isinstance(flags_attr, int) else int(msg.get("flags") or 0), family)
     scope = int(msg.get("scope") or 0)
+    scope_name = _SCOPES.get(scope, str(scope))
+    prefixlen = int(msg.get("prefixlen") or 0)
+    proto = msg.get_attr("IFA_PROTO")
     return Address(
         address=text,
-        prefixlen=int(msg.get("prefixlen") or 0),
+        prefixlen=prefixlen,
         family=family,
-        scope=_SCOPES.get(scope, str(scope)),
+        scope=scope_name,
         flags=flags,
         offered=reachable and _offerable(text, flags),
+        origin=address_origin(family, scope_name, prefixlen, flags, _int_or_none(proto)),
     )
 
 

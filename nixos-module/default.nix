@@ -366,6 +366,25 @@ in
     # Stable addresses only: the ones on screen and in the QR code stay valid.
     networking.tempAddresses = moduleDefault "disabled";
 
+    # A static address from ip= on the kernel command line (a netboot or boot menu entry carries
+    # it), for networks without DHCP. After dhcpcd: it tells dhcpcd to let go of that interface.
+    systemd.services.installer-env-net-boot = {
+      description = "installer-env: static network from ip= on the kernel command line";
+      wantedBy = [ "multi-user.target" ];
+      after = [
+        "network-pre.target"
+        "dhcpcd.service"
+        "systemd-networkd.service"
+      ];
+      before = [ "network-online.target" ];
+      unitConfig.ConditionKernelCommandLine = "ip";
+      serviceConfig = {
+        Type = "oneshot";
+        RemainAfterExit = true;
+        ExecStart = "${lib.getExe cfg.package} net boot";
+      };
+    };
+
     # The profile logs "nixos" in; setting a password (chpasswd) needs root.
     services.getty.autologinUser = overProfile "root";
     # /etc/issue above every login prompt: the profile's text names the "nixos" user, empty

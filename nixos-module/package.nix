@@ -55,6 +55,7 @@ buildPythonApplication {
   # a temp dir and no network.
   enabledTestPaths = [
     "tests/test_config.py"
+    "tests/test_netconfig.py"
     "tests/test_ui.py"
   ];
 

@@ -20,12 +20,14 @@ from installer_env import rotation
 from installer_env.config import Config
 from installer_env.console import NESTED_ENV
 from installer_env.errors import InstallerEnvError
+from installer_env.netapply import Environment
 from installer_env.presentation import Presentation, Viewer, present
 from installer_env.session import NewPassword, Session, Snapshot, run_sources
 from installer_env.state import StateStore
 from installer_env.ui.driver import QuietLinuxDriver
 from installer_env.ui.screens.help import HelpScreen
 from installer_env.ui.screens.main import MainScreen
+from installer_env.ui.screens.network import NetworkScreen
 from installer_env.ui.screens.qr_fullscreen import QrScreen
 
 
@@ -35,6 +37,7 @@ class InstallerApp(App[None]):
     # The console has no mouse; keys only, all listed in the footer and in the help.
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("w", "wifi", "Wi-Fi"),
+        Binding("e", "network", "Wired"),
         Binding("n", "new_password", "New password"),
         Binding("q,f", "qr", "QR code", key_display="q"),
         Binding("s", "shell", "Shell"),
@@ -60,6 +63,9 @@ class InstallerApp(App[None]):
         self.set_reactive(InstallerApp.snapshot, session.snapshot)
         self.set_reactive(InstallerApp.presentation, self._present(session.snapshot))
         self.theme = "ansi-dark"
+        # Where the wired network screen applies changes: this system (tests: a namespace of theirs).
+        self.network_environment: Environment = Environment(state_dir=config.state_dir, demo=config.demo)
+        self._signals_before: dict[signal.Signals, signal._HANDLER] = {}
 
         if session.snapshot.rotation_problem:
             self.message = f"No new password: {session.snapshot.rotation_problem}"
@@ -68,16 +74,37 @@ class InstallerApp(App[None]):
         return MainScreen(self.config)
 
     def on_mount(self) -> None:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGHUP, signal.SIGTERM):
-            # Leave as on `x` (a hang-up would otherwise end the process at once), so that the exit
-            # stops what this process started and has not handed over (a tor still starting).
-            loop.add_signal_handler(sig, self.exit, None, 128 + sig)
+        self._leave_on_signals(asyncio.get_running_loop())
         self.run_worker(self._follow_session(), name="snapshots")
         if self.follow_sources:
             # The first snapshot was just collected: starting the sources (netlink, udev, inotify)
             # can wait until it is on screen, where their set-up would delay the first frame.
             self.call_after_refresh(self._start_sources)
+
+    def _leave_on_signals(self, loop: asyncio.AbstractEventLoop) -> None:
+        """SIGHUP and SIGTERM leave as `x` does (a hang-up would otherwise end the process at once),
+        so that the exit stops what this process started and has not handed over (a tor still
+        starting).
+
+        Not `loop.add_signal_handler`: its wake-up socket is inherited by children that libraries
+        fork (pyroute2's helpers for another network namespace), and a SIGTERM sent to such a
+        child would then read as this process's own. A child that inherits this handler dies as
+        it would without it.
+        """
+        pid = os.getpid()
+
+        def leave(signum: int, _frame: object) -> None:
+            if os.getpid() != pid:
+                signal.signal(signum, signal.SIG_DFL)
+                os.kill(os.getpid(), signum)
+                return
+            loop.call_soon_threadsafe(self.exit, None, 128 + signum)
+
+        self._signals_before = {sig: signal.signal(sig, leave) for sig in (signal.SIGHUP, signal.SIGTERM)}
+
+    def on_unmount(self) -> None:
+        for sig, handler in self._signals_before.items():
+            signal.signal(sig, handler)
 
     def _start_sources(self) -> None:
         self.run_worker(
@@ -102,8 +129,9 @@ class InstallerApp(App[None]):
                 self.snapshot = snap
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        # The Wi-Fi screen needs the footer's room for its own keys; these are one Esc away.
-        return not (self._on_wifi_screen() and action in ("wifi", "new_password", "qr", "shell"))
+        # The Wi-Fi and network screens need the footer's room for their own keys; these are one Esc away.
+        own_keys = self._on_wifi_screen() or isinstance(self.screen, NetworkScreen)
+        return not (own_keys and action in ("wifi", "network", "new_password", "qr", "shell"))
 
     def _on_wifi_screen(self) -> bool:
         # The Wi-Fi screen (and dbus-fast with it) is imported on its first visit, not before the first frame.
@@ -118,6 +146,10 @@ class InstallerApp(App[None]):
             from installer_env.ui.screens.wifi import WifiScreen
 
             self.push_screen(WifiScreen())
+
+    def action_network(self) -> None:
+        if not isinstance(self.screen, NetworkScreen):
+            self.push_screen(NetworkScreen(self.network_environment))
 
     def action_new_password(self) -> None:
         self.run_worker(self._rotate(), name="rotate", group="rotate", exclusive=True)

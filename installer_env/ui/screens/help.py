@@ -21,6 +21,8 @@ installer-env shows how to reach this machine, to install it from another one.
 
 Keys
   w        Wi-Fi: connect this machine to a wireless network
+  e        wired network: addresses per interface, a static address
+           where there is no DHCP, or back to DHCP
   n        new password; the old one stops working, every console shows it
   q or f   the QR code full screen, with room around it for cameras
   s        a shell; type exit to come back to this screen
@@ -36,6 +38,13 @@ Wi-Fi screen (w)
   p        switch the adapter on when it is off
   a        the next adapter, when there are several
   Esc      back; while connecting, cancels the connection
+
+Wired network screen (e)
+  Enter/s  a static address for the highlighted interface: IPv4 and/or
+           IPv6 with prefix, gateways, DNS; Enter applies, F3 marks the
+           gateway on-link; asks first if ssh would lose its only address
+  d        back to DHCP (the DHCP client takes over again)
+  Esc      back
 
 Esc: back
 """

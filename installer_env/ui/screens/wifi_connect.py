@@ -1,4 +1,4 @@
-"""The connect dialog (passphrase, or name and passphrase of a hidden network) and a yes/no question.
+"""The connect dialog (passphrase, or name and passphrase of a hidden network).
 
 The dialog stays open until the connection works or the person leaves it: a wrong passphrase is
 said in words under the field, which keeps what was typed. The passphrase lives only in the field
@@ -20,6 +20,7 @@ from textual.widgets import Input, Static
 from textual.worker import Worker, WorkerState
 
 from installer_env.textsafe import literal
+from installer_env.ui.screens.confirm import ConfirmDialog
 from installer_env.ui.widgets.passphrase import NO_CONTROL, PassphraseInput
 from installer_env.ui.widgets.wifi_lists import signal_bars
 from installer_env.wifi.checks import MAX_SSID_BYTES, check_passphrase, check_ssid
@@ -191,23 +192,4 @@ class ConnectDialog(ModalScreen[str | None]):
             self._say(failure_words(event.worker.error), "error")
 
 
-class ConfirmDialog(ModalScreen[bool]):
-    """A yes/no question: `y` says yes, `n` or Esc says no."""
-
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("y", "answer(True)", "Yes"),
-        Binding("n,escape", "answer(False)", "No"),
-    ]
-
-    def __init__(self, question: Text) -> None:
-        super().__init__()
-        self.question = question
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="wifi-confirm") as box:
-            box.border_title = "Are you sure?"
-            yield Static(self.question, markup=False)
-            yield Static("y: yes   n or Esc: no", id="wifi-confirm-keys", markup=False)
-
-    def action_answer(self, yes: bool) -> None:
-        self.dismiss(yes)
+__all__ = ["ConfirmDialog", "ConnectDialog"]
