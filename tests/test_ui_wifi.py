@@ -787,7 +787,9 @@ class FakeIwdApp(InstallerApp):
     CSS_PATH = str(Path(app_module.__file__).with_name("app.tcss"))  # relative paths follow the class
     fake: FakeIwd | None = None
 
-    async def on_unmount(self) -> None:
+    # Textual runs the handler of every class in the MRO (the app's own restores the signals too);
+    # this one awaits, which the app's plain method does not.
+    async def on_unmount(self) -> None:  # type: ignore[override]
         if self.fake is not None:
             await self.fake.stop()
 
