@@ -21,11 +21,12 @@
             { nixpkgs.hostPlatform = system; }
           ];
         };
-      # iso-x86_64-linux, netboot-aarch64-linux, ...
+      # iso-x86_64-linux, netboot-aarch64-linux, kexec-x86_64-linux, ...
       images = lib.listToAttrs (
         lib.concatMap (system: [
           (lib.nameValuePair "iso-${system}" (installer system ./nixos-module/iso.nix))
           (lib.nameValuePair "netboot-${system}" (installer system ./nixos-module/netboot.nix))
+          (lib.nameValuePair "kexec-${system}" (installer system ./nixos-module/kexec.nix))
         ]) systems
       );
     in
@@ -51,6 +52,8 @@
               netboot.netbootIpxeScript
             ];
           };
+          # result/nixos-kexec-installer-<system>.tar.gz
+          kexec = self.nixosConfigurations."kexec-${system}".config.system.build.kexecInstallerTarball;
         }
       );
 

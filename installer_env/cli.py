@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from installer_env import __version__, console, qr, rotation, sshd, status
+from installer_env import __version__, console, kexec_network, qr, rotation, sshd, status
 from installer_env.config import ENV_PREFIX, Config, load_config
 from installer_env.errors import InstallerEnvError
 from installer_env.presentation import Viewer, present
@@ -94,6 +94,23 @@ def _parser() -> argparse.ArgumentParser:
     add("rotate-password", "make and set a new password now")
     add("start-sshd", "start sshd through systemd")
     _net_parser(add("net", "wired network without DHCP: a static address, or back to DHCP"))
+    restore = add(
+        "restore-network",
+        "kexec image: write systemd-networkd units for the network kexec/run saved (before networkd starts)",
+    )
+    restore.add_argument(
+        "--from",
+        dest="saved",
+        type=Path,
+        help="what kexec/run saved (default: the kexec_state_dir setting, /var/lib/installer-env/kexec)",
+    )
+    restore.add_argument(
+        "--to",
+        dest="units_dir",
+        type=Path,
+        default=Path("/run/systemd/network"),
+        help="where to write the units (default /run/systemd/network)",
+    )
     return p
 
 
@@ -134,6 +151,22 @@ def _net_parser(net: argparse.ArgumentParser) -> None:
         "boot", parents=[hidden], help="apply ip= from the kernel command line (what the boot service runs)"
     )
     boot.add_argument("--cmdline", type=Path, default=Path("/proc/cmdline"), help=argparse.SUPPRESS)
+
+
+def restore_network(saved: Path, units_dir: Path) -> int:
+    if not (saved / kexec_network.ADDRS_FILE).exists():
+        print(f"installer-env: no saved network in {saved} (not started by kexec/run): nothing to restore")
+        return 0
+    result = kexec_network.plan_from_dir(saved)
+    kexec_network.write(result, units_dir, saved)
+    for r in result.restored:
+        how = [*r.static_addresses, *(["DHCP"] if r.dhcp else []), *(f"route {t}" for t in r.routes)]
+        print(f"{literal(r.name)} ({r.mac}): {', '.join(how)}" + (f"; {literal(r.note)}" if r.note else ""))
+    for skipped in result.skipped:
+        print(f"not restored: {literal(skipped.what)}: {literal(skipped.reason)}")
+    count = len(result.units)
+    print(f"{count} unit{'' if count == 1 else 's'} in {units_dir}")
+    return 0
 
 
 def demo_state_dir() -> Path:
@@ -266,6 +299,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             note = "" if state.applied else f"; {state.note}"
             print(f"new password for {literal(state.user)} (generation {state.generation}){literal(note)}")
             return 0
+        if command == "restore-network":
+            return restore_network(args.saved or config.kexec_state_dir, args.units_dir)
         if command == "start-sshd":
             sshd.start(config)
             return 0

@@ -60,6 +60,8 @@ class Config:
     mdns: bool = True
     # The QR code: at most this many addresses in it (the screen lists all), to keep it small.
     qr_max_addrs: int = 3
+    # Where a kexec image finds what kexec/run saved on the old system (see nixos-module/kexec.nix).
+    kexec_state_dir: Path = Path("/var/lib/installer-env/kexec")
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):

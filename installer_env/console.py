@@ -19,6 +19,7 @@ import sys
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TextIO
 
 from installer_env import plain, presentation, status
 from installer_env.config import Config
@@ -26,6 +27,8 @@ from installer_env.session import Session, Snapshot, collect, names, read_passwo
 from installer_env.state import StateStore
 
 RETURN_HINT = "Type installer-env screen to return to the installer screen."
+# Clear the screen and put the cursor in the top left corner.
+CLEAR = "\x1b[H\x1b[2J"
 # Set for the shell the screen opens (key s), so that shell's login hook does not start a second
 # screen inside the first.
 NESTED_ENV = "INSTALLER_ENV_NESTED"
@@ -175,5 +178,15 @@ def _screen(
         if early:  # Textual shows the cursor when it stops; not if it never started
             sys.stdout.write(SHOW_CURSOR)
             sys.stdout.flush()
-    print(RETURN_HINT)
+    leave(sys.stdout, os.environ)
     return code
+
+
+def leave(stream: TextIO, environ: Mapping[str, str]) -> None:
+    """The way back to the screen, on a line of its own on a clean console. A Linux VT ignores the
+    alternate screen that terminal emulators restore on exit: the screen's last frame would stay,
+    with the hint printed over it, so the console is cleared first."""
+    if environ.get("TERM", "").startswith("linux"):
+        stream.write(CLEAR)
+    stream.write(RETURN_HINT + "\n")
+    stream.flush()

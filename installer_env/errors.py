@@ -51,3 +51,9 @@ class NetworkConfigError(InstallerEnvError):
     """A static configuration or a switch back to DHCP that could not be applied; says what is left."""
 
     exit_code = 7
+
+
+class KexecStateError(InstallerEnvError):
+    """What kexec/run saved cannot be read or turned into networkd units."""
+
+    exit_code = 8

@@ -12,9 +12,10 @@ has been through `textsafe.literal`. Styling is left to the views; `Tone` says w
 from __future__ import annotations
 
 import enum
+import textwrap
 from dataclasses import dataclass
 
-from installer_env import network, qr
+from installer_env import kexec, network, qr
 from installer_env.network import NetworkSnapshot
 from installer_env.session import Snapshot
 from installer_env.sshd import SshdStatus
@@ -122,6 +123,7 @@ class Presentation:
     logins_note: Note | None  # while there is no address to offer: why, and what to do
     network_problem: str | None
     network_lines: tuple[str, ...]  # interfaces and their addresses, for the text views
+    kexec_lines: tuple[str, ...]  # started by kexec/run: what came along; empty otherwise
     ssh: SshFacts
     tor: TorFacts | None  # None when tor is off
     wifi: WifiFacts | None  # None when the Wi-Fi helper is off
@@ -179,6 +181,7 @@ def present(
         logins_note=note,
         network_problem=literal(net.problem) if net is not None and net.problem else None,
         network_lines=_network_lines(net),
+        kexec_lines=_kexec_lines(snap.kexec),
         ssh=ssh,
         tor=tor,
         wifi=wifi,
@@ -307,6 +310,27 @@ def _wifi(wifi: WifiStatus | None, viewer: Viewer, enabled: bool) -> WifiFacts |
         return WifiFacts(summary, None, tuple(lines), None)
     summary = Note(f"{literal(device.name)} {literal(device.state)}", Tone.WARN)
     return WifiFacts(summary, "press w to connect" if on_screen else None, tuple(lines), None)
+
+
+def _kexec_lines(boot: kexec.KexecBoot | None) -> tuple[str, ...]:
+    if boot is None:
+        return ()
+    keys = len(boot.host_keys())
+    kept = [f"{keys} SSH host key{'' if keys == 1 else 's'}"] if keys else []
+    kept += [kexec.KINDS[kind] for kind in ("authorized-keys", "machine-id") if boot.has(kind)]
+    lines = ["booted by kexec; kept " + (", ".join(kept) if kept else "nothing") + " of the old system"]
+    if boot.network is None:
+        lines.append("! network not restored (see journalctl -u installer-env-restore-network)")
+    else:
+        for r in boot.network.restored:
+            how = [*r.static_addresses, *(["DHCP"] if r.dhcp else [])]
+            # Wrapped to fit an 80-column serial console beside the label.
+            text = f"{literal(r.name)} ({r.mac}): {', '.join(how) or 'routes only'}"
+            lines += textwrap.wrap(text, 66, subsequent_indent="  ", break_on_hyphens=False)
+            lines += [f"  route {literal(t)}" for t in r.routes]
+            lines += [f"  {literal(r.note)}"] if r.note else []
+        lines += [f"not restored: {literal(s.what)} ({literal(s.reason)})" for s in boot.network.skipped]
+    return tuple(lines)
 
 
 def _network_lines(net: NetworkSnapshot | None) -> tuple[str, ...]:

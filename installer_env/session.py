@@ -15,7 +15,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from installer_env import hostname, network, sshd, tor, wifi
+from installer_env import hostname, kexec, network, sshd, tor, wifi
 from installer_env.backoff import Backoff
 from installer_env.config import Config
 from installer_env.errors import StateDirError
@@ -41,6 +41,8 @@ class Snapshot:
     tor: TorStatus | None = None  # None when tor is disabled
     # Why this console's login could not make a new password (the previous one, if any, still works).
     rotation_problem: str | None = None
+    # Set when this installer was started by kexec/run: what it kept from the old system.
+    kexec: kexec.KexecBoot | None = None
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,7 @@ def collect(config: Config, store: StateStore, *, live: bool = False) -> Snapsho
             network=net,
             wifi=wifi.read_status() if config.wifi_enabled and not live else None,
             tor=tor_status,
+            kexec=kexec.read(config.kexec_state_dir),
         )
 
 

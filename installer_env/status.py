@@ -10,7 +10,7 @@ import json
 from dataclasses import asdict
 from typing import Any
 
-from installer_env import qr
+from installer_env import kexec, qr
 from installer_env.presentation import PasswordFacts, Presentation, Viewer, present
 from installer_env.session import Snapshot
 
@@ -50,6 +50,21 @@ def document(p: Presentation, snap: Snapshot) -> dict[str, Any]:
         },
         "problems": list(p.problems),
         "qr": _qr_dict(fitted),
+        "kexec": _kexec_dict(snap.kexec),
+    }
+
+
+def _kexec_dict(boot: kexec.KexecBoot | None) -> dict[str, Any] | None:
+    if boot is None:
+        return None
+    return {
+        "restored": [asdict(f) for f in boot.files],
+        "network": None
+        if boot.network is None
+        else {
+            "restored": [asdict(r) for r in boot.network.restored],
+            "skipped": [asdict(s) for s in boot.network.skipped],
+        },
     }
 
 
@@ -198,6 +213,7 @@ def text(p: Presentation) -> str:
     lines += _labelled("Network", p.network_lines)
     lines += _labelled("Wi-Fi", p.wifi.lines) if p.wifi is not None else []
     lines += _tor_lines(p)
+    lines += _labelled("Kexec", p.kexec_lines)
     lines += ["", *_login_lines(p)]
     return "\n".join(lines) + "\n"
 

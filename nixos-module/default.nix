@@ -152,6 +152,11 @@ let
       default = 3;
       description = "At most this many addresses in the QR code (the screen lists all).";
     };
+    kexec_state_dir = mkOption {
+      type = types.str;
+      default = "/var/lib/installer-env/kexec";
+      description = "Where the kexec image keeps what kexec/run saved on the old system (see kexec.nix).";
+    };
   };
 
   settingsFile = builtins.toJSON cfg.settings;

@@ -79,6 +79,7 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, s
         INSTALLER_ENV_STATE_DIR=str(tmp_path / "state"),
         INSTALLER_ENV_TOR_ENABLED="0",
         INSTALLER_ENV_WIFI_ENABLED="0",
+        INSTALLER_ENV_KEXEC_STATE_DIR=str(tmp_path / "kexec"),
     )
     return env
 

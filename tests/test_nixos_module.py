@@ -17,6 +17,7 @@ import re
 import shutil
 import stat
 import subprocess
+import tarfile
 from pathlib import Path
 from typing import Any
 
@@ -31,13 +32,15 @@ FLAKE_OUTPUTS_NIX = ROOT / "tests" / "nixos" / "flake_outputs.nix"
 VM_TEST_NIX = ROOT / "nixos-module" / "test.nix"
 LOGIN_HOOK_NIX = ROOT / "nixos-module" / "login-hook.nix"
 CONFIG_FIELDS = {f.name for f in dataclasses.fields(Config)}
-# What nixos-module/ promises: the module, the package, two images, the VM test; and the flake.
+# What nixos-module/ promises: the module, the package, three images, the VM test; and the flake.
 DELIVERED_NIX = {
     "flake.nix",
     "nixos-module/default.nix",
     "nixos-module/package.nix",
     "nixos-module/iso.nix",
     "nixos-module/netboot.nix",
+    "nixos-module/kexec.nix",
+    "nixos-module/kexec/module.nix",
     "nixos-module/test.nix",
     "nixos-module/login-hook.nix",
 }
@@ -580,12 +583,13 @@ def test_flake_exposes_package_module_images_and_checks(tmp_path: Path) -> None:
             "default": "callPackage package.nix",
             "iso": "isoImage",
             "netboot": "installer-env-netboot: kernel netbootRamdisk netbootIpxeScript",
+            "kexec": "kexecInstallerTarball",
         }
         assert outputs["checks"][system] == {
             "package": "callPackage package.nix",
             "vm-test": "runNixOSTest test.nix",
         }
-        for image in ("iso", "netboot"):
+        for image in ("iso", "netboot", "kexec"):
             assert outputs["nixosConfigurations"][f"{image}-{system}"] == [
                 f"{image}.nix",
                 {"nixpkgs": {"hostPlatform": system}},
@@ -612,3 +616,96 @@ def test_vm_test_machine_passes_the_modules_assertions(tmp_path: Path, fake_pack
     assert evaluated["failedAssertions"] == []
     assert evaluated["variantId"] == "installer"
     assert settings_of(evaluated)["consoles"] == ["tty1", "tty2"]
+
+
+KEXEC_EVAL_NIX = ROOT / "tests" / "nixos" / "kexec_eval.nix"
+
+
+def evaluate_kexec(tmp_path: Path, package_dir: Path, extra: str = "{ }") -> dict[str, Any]:
+    """kexec/module.nix over the module (see tests/nixos/kexec_eval.nix); store paths under tmp_path."""
+    store = tmp_path / "store"
+    store.mkdir(exist_ok=True)
+    value = nix_eval(
+        tmp_path,
+        KEXEC_EVAL_NIX,
+        *("--argstr", "packageDir", str(package_dir), "--argstr", "storeDir", str(store)),
+        *("--arg", "extra", extra),
+    )
+    assert isinstance(value, dict)
+    return value
+
+
+def test_kexec_image_restores_before_sshd_and_networkd(tmp_path: Path, fake_package: Path) -> None:
+    kexec = evaluate_kexec(tmp_path, fake_package)
+    assert kexec["failedAssertions"] == []
+    # The serial console last: it becomes /dev/console, where the plain view shows.
+    assert kexec["kernelParams"] == ["init_on_free=1", "console=tty0", "console=ttyS0,115200"]
+    restore = kexec["initrdFiles"]["/installer-env-kexec-restore"]
+    assert kexec["postMountCommands"].strip() == 'sh /installer-env-kexec-restore "$targetRoot"'
+    service = kexec["initrdService"]
+    assert service["serviceConfig"]["ExecStart"] == f"/bin/sh {restore} /sysroot"
+    assert "initrd.target" in service["wantedBy"]
+    assert "initrd-nixos-activation.service" in service["before"]
+
+    network = kexec["restoreNetwork"]
+    assert network["serviceConfig"]["ExecStart"] == f"{fake_package}/bin/installer-env restore-network"
+    assert set(network["before"]) == {"network-pre.target", "systemd-networkd.service"}
+    assert network["unitConfig"]["ConditionPathExists"] == "/var/lib/installer-env/kexec/addrs.json"
+    assert kexec["useNetworkd"] is True
+    assert kexec["networkd"] is True
+    settings = json.loads(kexec["configJson"])
+    assert load_config(
+        env={}, overrides={"kexec_state_dir": Path(settings["kexec_state_dir"])}
+    ).kexec_state_dir == (Path(network["unitConfig"]["ConditionPathExists"]).parent)
+
+
+def test_kexec_tarball_build_script_makes_the_tarball(tmp_path: Path, fake_package: Path) -> None:
+    """The build script as Nix would run it, with this machine's tools standing in for the static ones."""
+    kexec = evaluate_kexec(tmp_path, fake_package)
+    assert kexec["tarballName"] == "nixos-kexec-installer-x86_64-linux"
+    store = tmp_path / "store"
+    for name, source in (("kexec-tools/bin/kexec", "kexec"), ("iproute2/bin/ip", "ip")):
+        (store / name).parent.mkdir(parents=True)
+        found = shutil.which(source)
+        assert found, f"{source} is missing: scripts/dev test installs it"
+        shutil.copy(found, store / name)
+    (store / "kernel").mkdir()
+    (store / "kernel" / "bzImage").write_bytes(b"kernel")
+    (store / "ramdisk").mkdir()
+    (store / "ramdisk" / "initrd").write_bytes(b"initrd")
+    # ${./run} is a store path in the script; here it is the file in this checkout.
+    script = re.sub(
+        r"/nix/store/[0-9a-z]{32}-run\b", str(ROOT / "nixos-module" / "kexec" / "run"), kexec["buildScript"]
+    )
+    out = tmp_path / "out"
+    build = tmp_path / "build"
+    build.mkdir()
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=build,
+        env=dict(os.environ, out=str(out)),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    tarball = out / "nixos-kexec-installer-x86_64-linux.tar.gz"
+    with tarfile.open(tarball) as tar:
+        members = {m.name: m for m in tar.getmembers()}
+        assert set(members) == {"kexec", *(f"kexec/{n}" for n in ("run", "kexec", "ip", "bzImage", "initrd"))}
+        assert {(m.uid, m.gid) for m in members.values()} == {(0, 0)}
+        assert members["kexec/run"].mode == 0o755
+        assert members["kexec/kexec"].mode == 0o755
+        run_file = tar.extractfile("kexec/run")
+        assert run_file is not None
+        run_text = run_file.read().decode()
+    assert "ARCH='x86_64'\n" in run_text
+    assert "INIT='/nix/store/00000000000000000000000000000000-nixos-system/init'\n" in run_text
+    assert "KERNEL_PARAMS='init_on_free=1 console=tty0 console=ttyS0,115200'\n" in run_text
+    assert "shellcheck -s sh kexec/run" in kexec["buildScript"]
+
+
+def test_kexec_kernel_params_that_would_break_run_fail_the_build(tmp_path: Path, fake_package: Path) -> None:
+    kexec = evaluate_kexec(tmp_path, fake_package, "{ boot.kernelParams = [ \"x='y'\" ]; }")
+    assert len(kexec["failedAssertions"]) == 1
+    assert "must not contain" in kexec["failedAssertions"][0]

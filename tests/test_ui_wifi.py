@@ -22,8 +22,9 @@ from fake_iwd import AccessPoint, FakeIwd, PrivateBus
 from rich.cells import cell_len
 from rich.color import Color, ColorType
 from screen_tools import flat, screen_text, strips, wait_for
-from terminal_capture import Tmux
+from terminal_capture import Tmux, console_env
 from test_ui_console import CP437
+from textual import events, on
 from textual.app import App
 from textual.pilot import Pilot
 from textual.widgets import Input
@@ -468,6 +469,7 @@ async def test_adapter_plugged_in_and_out_while_the_screen_is_open(
         await open_wifi(pilot)
         dongle = iwd.add_adapter("wlx001122")
         await wait_for(pilot, lambda: "(+1more,a:next)" in flat(screen_text(app)))
+        # The footer follows the new key a refresh later.
         await wait_for(pilot, lambda: "a Next adapter" in screen_text(app).splitlines()[-1])
         await pilot.press("a")
         await wait_for(pilot, lambda: "Device wlx001122" in screen_text(app))
@@ -733,20 +735,7 @@ async def pane(tmux: Tmux, text: str, timeout: float = 20.0) -> str:
 async def test_keys_on_a_linux_console(iwd: FakeIwd, bus: PrivateBus, tmp_path: Path) -> None:
     """The demo in tmux with TERM=linux: F2 and Ctrl-T as a console sends them, the passphrase only
     masked or on request, and nowhere once connected (screen, state directory)."""
-    (tmp_path / "config.json").write_text("{}")
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(tmp_path),
-        "LANG": "C.UTF-8",
-        "TERM": "linux",
-        "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
-        "DBUS_SYSTEM_BUS_ADDRESS": bus.address,
-        "INSTALLER_ENV_CONFIG": str(tmp_path / "config.json"),
-        "INSTALLER_ENV_TOR_ENABLED": "0",
-        "INSTALLER_ENV_WIFI_ENABLED": "1",
-        "INSTALLER_ENV_SSH_PORT": "2222",
-        "INSTALLER_ENV_SSH_HOST_KEYS": str(tmp_path / "no-keys" / "*.pub"),
-    }
+    env = console_env(tmp_path, DBUS_SYSTEM_BUS_ADDRESS=bus.address, INSTALLER_ENV_WIFI_ENABLED="1")
     state_dir = tmp_path / "state"
     tmux = Tmux(f"installer-env-wifi-{os.getpid()}", *SMALL)
     try:
@@ -787,9 +776,8 @@ class FakeIwdApp(InstallerApp):
     CSS_PATH = str(Path(app_module.__file__).with_name("app.tcss"))  # relative paths follow the class
     fake: FakeIwd | None = None
 
-    # Textual runs the handler of every class in the MRO (the app's own restores the signals too);
-    # this one awaits, which the app's plain method does not.
-    async def on_unmount(self) -> None:  # type: ignore[override]
+    @on(events.Unmount)
+    async def _stop_fake(self) -> None:  # beside the app's own Unmount handler (signal handlers back)
         if self.fake is not None:
             await self.fake.stop()
 

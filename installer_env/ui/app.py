@@ -9,6 +9,7 @@ import subprocess
 import sys
 from typing import ClassVar
 
+from textual import events, on
 from textual.app import App, SuspendNotSupported
 from textual.binding import Binding, BindingType
 from textual.driver import Driver
@@ -102,7 +103,8 @@ class InstallerApp(App[None]):
 
         self._signals_before = {sig: signal.signal(sig, leave) for sig in (signal.SIGHUP, signal.SIGTERM)}
 
-    def on_unmount(self) -> None:
+    @on(events.Unmount)
+    def _restore_signals(self) -> None:
         for sig, handler in self._signals_before.items():
             signal.signal(sig, handler)
 

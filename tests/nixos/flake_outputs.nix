@@ -28,6 +28,7 @@ let
             "kernel"
             "netbootRamdisk"
             "netbootIpxeScript"
+            "kexecInstallerTarball"
           ] named;
           modules = map (m: if builtins.isPath m then baseNameOf m else m) modules;
         };

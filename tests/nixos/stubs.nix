@@ -98,6 +98,7 @@ in
     systemd.services = mkOption {
       type = types.attrsOf (
         types.submodule {
+          freeformType = types.attrsOf types.anything;
           options.wantedBy = mkOption {
             type = types.listOf types.str;
             default = [ ];

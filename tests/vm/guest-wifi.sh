@@ -1,45 +1,14 @@
 #!/bin/bash
 # Stage 2 of the Wi-Fi VM test, PID 1 inside the guest: radios, system bus, access points, iwd,
-# then the project's client checks. Prints "WIFI-VM-RESULT: PASS|FAIL (...)" and powers off.
-export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 HOME=/root
-OUT=/mnt/out
-# shellcheck disable=SC1091
-source $OUT/params   # REPO PYTHON MODULES KVER BENCH DEBUG
+# then the project's client checks. Prints "VM-RESULT: PASS|FAIL (...)" and powers off.
+# shellcheck source=tests/vm/guest-lib.sh
+source /mnt/out/guest-lib.sh   # REPO PYTHON MODULES KVER BENCH DEBUG, say/fail/finish/wait_for
 
-say() { echo "[guest $(cut -d' ' -f1 /proc/uptime)] $*"; }
-finish() {
-  sync
-  echo "WIFI-VM-RESULT: $1"
-  echo o >/proc/sysrq-trigger
-  sleep 30
-}
-fail() {
-  say "FAILED: $*"
+on_fail() {
   for f in iwd.log hostapd-*.log dbus.log; do
     [ -f "$OUT/$f" ] && { echo "----- $f"; tail -n 30 "$OUT/$f"; }
   done
-  finish "FAIL ($*)"
 }
-wait_for() {  # wait_for SECONDS WHAT COMMAND...
-  local until=$(( $(date +%s) + $1 )) what=$2
-  shift 2
-  until "$@" >/dev/null 2>&1; do
-    [ "$(date +%s)" -ge "$until" ] && fail "timeout waiting for $what"
-    sleep 0.2
-  done
-}
-
-mount -t tmpfs -o mode=755 tmpfs /run
-mkdir -p /dev/pts /dev/shm /tmp
-mount -t devpts devpts /dev/pts
-mount -t tmpfs tmpfs /dev/shm
-# No tmpfs over /tmp: the checkout (and so the kernel modules and the venv) may live under the
-# host's /tmp; the overlay root already makes /tmp writable.
-# The guest kernel's modules where modprobe (and the kernel's crypto autoload used by iwd) look.
-mkdir -p "/usr/lib/modules/$KVER"
-mount --bind "$MODULES" "/usr/lib/modules/$KVER"
-echo /sbin/modprobe >/proc/sys/kernel/modprobe
-ip link set lo up
 hostname wifi-vm
 say "kernel $(uname -r), $(nproc) cpus"
 

@@ -45,14 +45,40 @@ Wired network screen (e)
            gateway on-link; asks first if ssh would lose its only address
   d        back to DHCP (the DHCP client takes over again)
   Esc      back
-
-Esc: back
 """
+# Always on screen, under the text: the way back, and whether more of the text is out of sight.
+BACK = "Esc: back"
+MORE_BELOW = "More below: arrows or PgDn.  "
+MORE_ABOVE = "More above: arrows or PgUp.  "
+
+
+def position_hint(scroll_y: float, max_scroll_y: float) -> str:
+    """The bottom line of the help: whether text is hidden below or above, and the way back."""
+    if scroll_y < max_scroll_y:
+        return MORE_BELOW + BACK
+    if scroll_y > 0:
+        return MORE_ABOVE + BACK
+    return BACK
 
 
 class HelpScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q,question_mark,f1", "app.pop_screen", "Back")]
+    AUTO_FOCUS = "#help-body"  # the arrow keys and PgDn scroll the text at once
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-body", can_focus=True):
             yield Static(HELP, id="help-text", markup=False)
+        yield Static(BACK, id="help-keys", markup=False)
+
+    def on_mount(self) -> None:
+        body = self.query_one("#help-body", VerticalScroll)
+        self.watch(body, "scroll_y", self._show_position, init=False)
+        self.watch(body, "virtual_size", self._show_position, init=False)
+        self.call_after_refresh(self._show_position)
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._show_position)
+
+    def _show_position(self) -> None:
+        body = self.query_one("#help-body", VerticalScroll)
+        self.query_one("#help-keys", Static).update(position_hint(body.scroll_y, body.max_scroll_y))

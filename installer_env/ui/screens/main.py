@@ -6,13 +6,14 @@ from textual import events
 from textual.app import ComposeResult
 from textual.containers import Container, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from installer_env.config import Config
 from installer_env.presentation import Presentation
 from installer_env.textsafe import literal
 from installer_env.ui import layout
 from installer_env.ui.widgets.addresses import AddressList
+from installer_env.ui.widgets.footer import KeyFooter
 from installer_env.ui.widgets.password import PasswordBox
 from installer_env.ui.widgets.qr import QrView
 from installer_env.ui.widgets.ssh import SshState
@@ -44,7 +45,7 @@ class MainScreen(Screen[None]):
                     yield WifiLine(id="wifi")
                 yield Static(QR_HINT, id="qr-hint", markup=False)
                 yield Static(id="message", markup=False)
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.watch(self.app, "presentation", self.show, init=True)

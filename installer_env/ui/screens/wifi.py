@@ -18,13 +18,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, OptionList, Static
+from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
 from installer_env.session import Snapshot
 from installer_env.textsafe import literal
 from installer_env.ui.screens.wifi_connect import ConfirmDialog, ConnectDialog, failure_words
+from installer_env.ui.widgets.footer import KeyFooter
 from installer_env.ui.widgets.wifi_lists import (
     HIDDEN_OPTION,
     KNOWN_FIXED,
@@ -94,7 +95,7 @@ class WifiScreen(Screen[None]):
         with Vertical(id="wifi-known-box") as known:
             known.border_title = "Known networks (Tab)"
             yield KnownList(id="wifi-known", markup=False)
-        yield Footer(compact=True)  # one space less per key: the Wi-Fi keys fit 80 columns
+        yield KeyFooter(compact=True)  # one space less per key: the Wi-Fi keys fit 80 columns
 
     def on_mount(self) -> None:
         self.watch(self.app, "snapshot", self._follow, init=True)
@@ -152,7 +153,7 @@ class WifiScreen(Screen[None]):
                 literal(status.problem or ""),
                 (
                     "\n\nThis screen follows the change by itself. Esc: back (then s for a shell)",
-                    "bright_black",
+                    "white",  # light grey: 9:1 on the VT's black (dark grey is 2.8:1)
                 ),
                 end="",
             )
