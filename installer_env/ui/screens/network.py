@@ -62,7 +62,12 @@ def row(interface: Interface, width: int) -> Text:
     link = link_words(interface).ljust(LINK_WIDTH)
     rest = address_summary(interface)
     line = Text.assemble(
-        (name, "bold"), " ", (link, "bright_green" if interface.carrier else "bright_yellow"), " ", rest, end=""
+        (name, "bold"),
+        " ",
+        (link, "bright_green" if interface.carrier else "bright_yellow"),
+        " ",
+        rest,
+        end="",
     )
     line.truncate(width)
     return line
