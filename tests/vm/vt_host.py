@@ -276,7 +276,14 @@ class Run:
             return
 
         def footer_in_first_frame() -> dict[str, Any]:
-            first = next(lines for lines in replay(log.read_bytes(), *size) if lines[0].strip())
+            # The early text (written before Textual starts, not through its driver) can put the
+            # title on the VT before the screen's first frame is in its log: wait for that frame.
+            first: list[str] = wait_until(
+                lambda: next((lines for lines in replay(log.read_bytes(), *size) if lines[0].strip()), None),
+                120,
+                "the screen's first frame in its log",
+                0.5,
+            )
             missing = [w for w in FOOTER_WORDS if w not in first[-1]]
             assert not missing, f"the first frame's footer lacks {missing}: {first[-1]!r}"
             return {"footer": first[-1].strip()}
