@@ -6,6 +6,7 @@ tmux is the terminal here: it interprets what the app writes exactly as a termin
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import subprocess
@@ -116,6 +117,27 @@ def decode_capture(captured: str, path: Path, scale: int = 6, border: int = 8) -
         [[255 if p else 0 for p in row for _ in range(scale)] for row in framed for _ in range(scale)], path
     )
     return [line for line in zbar_decode(path).decode("utf-8").splitlines() if line]
+
+
+def console_env(tmp_path: Path, **settings: str) -> dict[str, str]:
+    """The environment of a demo on a Linux console in tmux: TERM=linux (16 colours, 8 backgrounds:
+    what a real VT offers), an empty settings file, tor and Wi-Fi off, sshd on 2222 with no host keys.
+    `settings` adds or replaces variables (INSTALLER_ENV_WIFI_ENABLED="1", DBUS_SYSTEM_BUS_ADDRESS=...)."""
+    (tmp_path / "config.json").write_text("{}")
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(tmp_path),
+        "LANG": "C.UTF-8",
+        "TERM": "linux",
+        "SHELL": "/bin/sh",
+        "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+        "INSTALLER_ENV_CONFIG": str(tmp_path / "config.json"),
+        "INSTALLER_ENV_TOR_ENABLED": "0",
+        "INSTALLER_ENV_WIFI_ENABLED": "0",
+        "INSTALLER_ENV_SSH_PORT": "2222",
+        "INSTALLER_ENV_SSH_HOST_KEYS": str(tmp_path / "no-keys" / "*.pub"),
+        **settings,
+    }
 
 
 class Tmux:

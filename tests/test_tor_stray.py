@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from cli_runner import COMMAND
 from conftest import MakeConfig
-from terminal_capture import Tmux
+from terminal_capture import Tmux, console_env
 
 from installer_env import tor
 from installer_env.config import Config
@@ -96,19 +96,7 @@ def test_a_tor_that_never_opens_its_control_socket_is_stopped_with_its_children(
 def test_leaving_the_screen_while_tor_starts_leaves_no_tor(
     tmp_path: Path, silent_tor: Path, leave: str
 ) -> None:
-    (tmp_path / "config.json").write_text("{}")
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(tmp_path),
-        "LANG": "C.UTF-8",
-        "TERM": "linux",
-        "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
-        "INSTALLER_ENV_CONFIG": str(tmp_path / "config.json"),
-        "INSTALLER_ENV_TOR_BINARY": str(silent_tor),
-        "INSTALLER_ENV_WIFI_ENABLED": "0",
-        "INSTALLER_ENV_SSH_PORT": "2222",
-        "INSTALLER_ENV_SSH_HOST_KEYS": str(tmp_path / "no-keys" / "*.pub"),
-    }
+    env = console_env(tmp_path, INSTALLER_ENV_TOR_ENABLED="1", INSTALLER_ENV_TOR_BINARY=str(silent_tor))
     screen = Tmux(f"installer-env-test-{os.getpid()}-{secrets.token_hex(4)}", 100, 37)
     try:
         screen.start([*COMMAND, "demo", "--state-dir", str(tmp_path / "state")], env)

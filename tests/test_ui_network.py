@@ -18,7 +18,7 @@ import pytest
 import screen_data
 from netns import Namespace
 from screen_tools import flat, screen_text, wait_for
-from terminal_capture import Tmux
+from terminal_capture import Tmux, console_env
 from test_ui_console import CP437
 from textual.pilot import Pilot
 from textual.widgets import Input
@@ -294,19 +294,7 @@ def test_keys_on_a_linux_console(wired: Namespace, tmp_path: Path) -> None:
     """The demo in tmux with TERM=linux, inside the test's namespace: `e`, the arrows, Enter and F3
     as a console sends them; the demo checks the form but applies nothing."""
     wired.ip("addr", "add", "203.0.113.5/24", "dev", "eth0")
-    (tmp_path / "config.json").write_text("{}")
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(tmp_path),
-        "LANG": "C.UTF-8",
-        "TERM": "linux",
-        "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
-        "INSTALLER_ENV_CONFIG": str(tmp_path / "config.json"),
-        "INSTALLER_ENV_TOR_ENABLED": "0",
-        "INSTALLER_ENV_WIFI_ENABLED": "0",
-        "INSTALLER_ENV_SSH_PORT": "2222",
-        "INSTALLER_ENV_SSH_HOST_KEYS": str(tmp_path / "no-keys" / "*.pub"),
-    }
+    env = console_env(tmp_path)
     before = json.loads(wired.ip("-j", "route"))
     tmux = Tmux(f"installer-env-net-{os.getpid()}", *CONSOLE)
     try:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from cli_runner import COMMAND, run_cli, started_cli
-from terminal_capture import Tmux, decode_capture, tmux_session
+from terminal_capture import Tmux, console_env, decode_capture, tmux_session
 
 pytestmark = pytest.mark.skipif(
     not (shutil.which("tmux") and shutil.which("zbarimg")), reason="needs tmux and zbar-tools"
@@ -26,20 +26,7 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    (tmp_path / "config.json").write_text("{}")
-    return {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(tmp_path),
-        "LANG": "C.UTF-8",
-        "TERM": "linux",  # 16 colours, 8 backgrounds: what a real VT offers
-        "SHELL": "/bin/sh",
-        "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
-        "INSTALLER_ENV_CONFIG": str(tmp_path / "config.json"),
-        "INSTALLER_ENV_TOR_ENABLED": "0",
-        "INSTALLER_ENV_WIFI_ENABLED": "0",
-        "INSTALLER_ENV_SSH_PORT": "2222",
-        "INSTALLER_ENV_SSH_HOST_KEYS": str(tmp_path / "no-keys" / "*.pub"),
-    }
+    return console_env(tmp_path)
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from fake_iwd import AccessPoint, FakeIwd, PrivateBus
 from rich.cells import cell_len
 from rich.color import Color, ColorType
 from screen_tools import flat, screen_text, strips, wait_for
-from terminal_capture import Tmux
+from terminal_capture import Tmux, console_env
 from test_ui_console import CP437
 from textual import events, on
 from textual.app import App
@@ -735,20 +735,7 @@ async def pane(tmux: Tmux, text: str, timeout: float = 20.0) -> str:
 async def test_keys_on_a_linux_console(iwd: FakeIwd, bus: PrivateBus, tmp_path: Path) -> None:
     """The demo in tmux with TERM=linux: F2 and Ctrl-T as a console sends them, the passphrase only
     masked or on request, and nowhere once connected (screen, state directory)."""
-    (tmp_path / "config.json").write_text("{}")
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(tmp_path),
-        "LANG": "C.UTF-8",
-        "TERM": "linux",
-        "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
-        "DBUS_SYSTEM_BUS_ADDRESS": bus.address,
-        "INSTALLER_ENV_CONFIG": str(tmp_path / "config.json"),
-        "INSTALLER_ENV_TOR_ENABLED": "0",
-        "INSTALLER_ENV_WIFI_ENABLED": "1",
-        "INSTALLER_ENV_SSH_PORT": "2222",
-        "INSTALLER_ENV_SSH_HOST_KEYS": str(tmp_path / "no-keys" / "*.pub"),
-    }
+    env = console_env(tmp_path, DBUS_SYSTEM_BUS_ADDRESS=bus.address, INSTALLER_ENV_WIFI_ENABLED="1")
     state_dir = tmp_path / "state"
     tmux = Tmux(f"installer-env-wifi-{os.getpid()}", *SMALL)
     try:
