@@ -1,6 +1,6 @@
 # One "PASS|FAIL name: detail" line a check in $RESULTS, sourced by the kexec guests' stage 2
-# (guest-kexec.sh, bash) and the second kernel's init (kexec-second-init, busybox sh): plain sh with local.
-# The sourcing script defines RESULTS and say.
+# (guest-kexec.sh, bash) and the second kernel's init (kexec-second-init, busybox sh): plain sh
+# with local. The sourcing script defines RESULTS and say.
 # shellcheck shell=dash
 
 check() { # check NAME DETAIL COMMAND...
