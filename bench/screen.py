@@ -1,6 +1,6 @@
 """The console screen's costs, next to the baseline that polls `ip -j addr` every 2 s and reprints.
 
-Run as root from the checkout: .venv/bin/python bench/screen.py [--idle-seconds 60]
+Run as root from the checkout: .venv/bin/python bench/screen.py [--idle-seconds 60] [--startup-only]
 
 - exec to first frame with the QR code: `installer-env demo` on a pty (100x37, TERM=linux) until
   the first half-block glyph arrives; median of several runs
@@ -11,6 +11,16 @@ Run as root from the checkout: .venv/bin/python bench/screen.py [--idle-seconds 
 - address change to screen: in a network namespace of its own with a veth, from `ip addr add` to
   the new address in the program's output
 
+Every figure is also given as a ratio to a reference measured in the same run, since absolute times
+differ two- to three-fold between machines of one kind:
+- first frame / wall time of `python -c "import textual.app"` (same venv); and the same for the
+  smallest Textual app of that kind (bench/textual_floor.py): Textual's own floor;
+- exec to the password and ssh lines (written before textual is imported on TERM=linux) / first frame;
+- idle RSS / peak RSS of that same `import textual.app` process;
+- `installer-env status` (tor and Wi-Fi off) / a one-shot of the `ip -j addr` baseline, in wall
+  time and in CPU time (user+system: less sensitive to a busy machine);
+- idle CPU (tor and Wi-Fi off; then tor on with its own tor and Wi-Fi on) / the 2-s `ip` poll baseline.
+
 Nothing is applied: the demo never sets a password and its state lives in a temp dir.
 """
 
@@ -20,6 +30,7 @@ import argparse
 import contextlib
 import fcntl
 import os
+import resource
 import select
 import shutil
 import statistics
@@ -30,11 +41,15 @@ import tempfile
 import termios
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 NETNS = f"ie-bench-{os.getpid()}"
 QR_GLYPHS = ("▀".encode(), "▄".encode())
+EARLY_PASSWORD = b"Looking up the addresses"  # the end of the early password (console.early_password)
+EARLY_LOGINS = b"Log in with:"  # the logins of the early text (console.early_text)
+TEXTUAL_STARTS = b"\x1b[?1049h"  # the first thing Textual's driver writes
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -97,7 +112,8 @@ class PtyProcess:
         os.close(self.master)
 
 
-def screen_env(tmp: Path) -> dict[str, str]:
+def screen_env(tmp: Path, services: bool = False) -> dict[str, str]:
+    """The demo's environment; `services`: tor (its own, offline) and Wi-Fi on, else both off."""
     (tmp / "config.json").write_text("{}")
     return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin") + ":/usr/sbin:/sbin",
@@ -105,8 +121,10 @@ def screen_env(tmp: Path) -> dict[str, str]:
         "LANG": "C.UTF-8",
         "TERM": "linux",
         "INSTALLER_ENV_CONFIG": str(tmp / "config.json"),
-        "INSTALLER_ENV_TOR_ENABLED": "0",
-        "INSTALLER_ENV_WIFI_ENABLED": "0",
+        "INSTALLER_ENV_TOR_ENABLED": "1" if services else "0",
+        "INSTALLER_ENV_WIFI_ENABLED": "1" if services else "0",
+        # To measure another tree of the project with this venv (e.g. an older commit, exported).
+        **({"PYTHONPATH": os.environ["PYTHONPATH"]} if os.environ.get("PYTHONPATH") else {}),
     }
 
 
@@ -114,17 +132,43 @@ def screen_argv(tmp: Path) -> list[str]:
     return [str(ROOT / ".venv/bin/installer-env"), "demo", "--state-dir", str(tmp / "state")]
 
 
-def first_frame(argv: Sequence[str], env: dict[str, str], ready: Sequence[bytes], runs: int) -> list[float]:
-    times = []
+@dataclass
+class Startup:
+    """Per run, seconds from exec: the early password (TERM=linux), the early ssh logins, the first
+    frame with the QR code; and the CPU time (user+system) the process had used by that frame."""
+
+    password: list[float]
+    logins: list[float]
+    frame: list[float]
+    frame_cpu: list[float]
+
+
+def first_frame(argv: Sequence[str], env: dict[str, str], ready: Sequence[bytes], runs: int) -> Startup:
+    result = Startup([], [], [], [])
     for _ in range(runs):
         proc = PtyProcess(argv, env)
         try:
-            seconds = proc.read_until(ready, timeout=20)
-            if seconds is not None:
-                times.append(seconds)
+            early: dict[bytes, float] = {}
+            seconds = None
+            for needle in (EARLY_PASSWORD, EARLY_LOGINS):
+                seen = proc.read_until([needle, *ready], timeout=20)
+                if seen is None or any(r in proc.output for r in ready):
+                    seconds = seen  # no (more) early text: another TERM, an older tree
+                    break
+                early[needle] = seen
+            else:
+                seconds = proc.read_until(ready, timeout=20)
+            if seconds is None:
+                continue
+            result.frame_cpu.append(proc.cpu_seconds())
+            result.frame.append(seconds)
+            starts = proc.output.find(TEXTUAL_STARTS)
+            for needle, times in ((EARLY_PASSWORD, result.password), (EARLY_LOGINS, result.logins)):
+                if needle in early and proc.output.find(needle) < starts:
+                    times.append(early[needle])
         finally:
             proc.close()
-    return times
+    return result
 
 
 def idle(
@@ -191,34 +235,187 @@ def summary(values: list[float], unit: str, scale: float = 1.0) -> str:
     return f"median {median:.3f} {unit}, max {worst:.3f} {unit} ({len(values)} runs)"
 
 
+@dataclass
+class OneShot:
+    wall: list[float]  # seconds per run
+    cpu: list[float]  # user + system seconds per run (the process and its children)
+    peak_rss: float  # MiB, the largest of the runs
+
+    @property
+    def wall_s(self) -> float:
+        return statistics.median(self.wall)
+
+    @property
+    def cpu_s(self) -> float:
+        return statistics.median(self.cpu)
+
+
+def one_shot(argv: Sequence[str], env: dict[str, str], runs: int) -> OneShot:
+    """Wall and CPU times of a command run to its end, and the largest peak RSS of those runs.
+    CPU time is less sensitive to a busy machine than wall time."""
+    result = OneShot([], [], 0.0)
+    for _ in range(runs):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        start = time.perf_counter()
+        subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+        result.wall.append(time.perf_counter() - start)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        result.cpu.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+        # The largest of all children so far, and it may include a child's RSS from before exec.
+        result.peak_rss = max(result.peak_rss, after.ru_maxrss / 1024)
+    return result
+
+
+def import_peak_rss(module: str, env: dict[str, str]) -> float:
+    """Peak RSS (MiB) of a process that imports `module`, from its own VmHWM: the rusage of
+    children can carry the RSS the process had before exec."""
+    code = f"import {module}\nprint(open('/proc/self/status').read())"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    line = next(x for x in out.stdout.splitlines() if x.startswith("VmHWM:"))
+    return int(line.split()[1]) / 1024
+
+
+def ratio(value: float, reference: float) -> str:
+    return f"{value / reference:.2f}x" if reference > 0 else "n/a"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--idle-seconds", type=float, default=60)
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument(
+        "--startup-only", action="store_true", help="only the references, status, early text and first frame"
+    )
     args = parser.parse_args()
     if shutil.which("ip") is None:
         print("needs iproute2 (ip)", file=sys.stderr)
         return 2
     baseline = [sys.executable, str(ROOT / "bench/ip_poll_baseline.py")]
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; {os.cpu_count()} CPUs")
     with tempfile.TemporaryDirectory(prefix="installer-env-bench-") as tmp_name:
         tmp = Path(tmp_name)
         env = screen_env(tmp)
-        frames = first_frame(screen_argv(tmp), env, QR_GLYPHS, args.runs)
-        print(f"exec to first frame with the QR code: {summary(frames, 's')}")
-        rss, cpu, on_cpu = idle(screen_argv(tmp), env, QR_GLYPHS, args.idle_seconds)
-        base_rss, base_cpu, _ = idle(baseline, env, [b"ssh root@"], args.idle_seconds)
-        print(f"RSS: screen {rss:.1f} MiB; baseline {base_rss:.1f} MiB")
+        # The references, measured first (their peak RSS is read before anything larger runs).
+        textual = one_shot([sys.executable, "-c", "import textual.app"], env, args.runs)
+        textual.peak_rss = import_peak_rss("textual.app", env)
+        ip = one_shot([*baseline, "--once"], env, args.runs)
         print(
-            f"idle CPU over {args.idle_seconds:g} s: screen {cpu:.3f} % of a core"
-            f" ({on_cpu:.3f} % from schedstat); baseline {base_cpu:.3f} %"
+            f"reference `import textual.app`: {summary(textual.wall, 's')}, CPU {textual.cpu_s:.3f} s,"
+            f" peak RSS {textual.peak_rss:.1f} MiB"
         )
-        if os.geteuid() == 0:
+        print(f"reference one-shot `ip -j addr` script: {summary(ip.wall, 's')}, CPU {ip.cpu_s:.3f} s")
+
+        status_argv = [str(ROOT / ".venv/bin/installer-env"), "status", "--state-dir", str(tmp / "state")]
+        status = one_shot(status_argv, env, args.runs)
+        startup = first_frame(screen_argv(tmp), env, QR_GLYPHS, args.runs)
+        frames = startup.frame
+        frame_s = statistics.median(frames) if frames else float("nan")
+        frame_cpu = statistics.median(startup.frame_cpu) if frames else float("nan")
+        password_s = statistics.median(startup.password) if startup.password else float("nan")
+        logins_s = statistics.median(startup.logins) if startup.logins else float("nan")
+        floor_argv = [sys.executable, str(ROOT / "bench/textual_floor.py")]
+        floor = first_frame(floor_argv, env, QR_GLYPHS, args.runs)
+        floor_s = statistics.median(floor.frame) if floor.frame else float("nan")
+        floor_cpu = statistics.median(floor.frame_cpu) if floor.frame else float("nan")
+        rows = [
+            (
+                "exec to first frame with the QR code / import textual.app",
+                f"{frame_s:.3f} s / {textual.wall_s:.3f} s",
+                ratio(frame_s, textual.wall_s),
+            ),
+            (
+                "Textual's floor: the smallest such app's first frame / import textual.app",
+                f"{floor_s:.3f} s / {textual.wall_s:.3f} s",
+                ratio(floor_s, textual.wall_s),
+            ),
+            (
+                "the same in CPU time (user+system, by the first frame)",
+                f"{frame_cpu:.3f} s / {textual.cpu_s:.3f} s",
+                ratio(frame_cpu, textual.cpu_s),
+            ),
+            (
+                "Textual's floor in CPU time",
+                f"{floor_cpu:.3f} s / {textual.cpu_s:.3f} s",
+                ratio(floor_cpu, textual.cpu_s),
+            ),
+            (
+                "exec to the password on the console (TERM=linux) / first frame",
+                f"{password_s:.3f} s / {frame_s:.3f} s",
+                ratio(password_s, frame_s),
+            ),
+            (
+                "exec to the ssh lines on the console (TERM=linux) / first frame",
+                f"{logins_s:.3f} s / {frame_s:.3f} s",
+                ratio(logins_s, frame_s),
+            ),
+            (
+                "`installer-env status` (tor, Wi-Fi off) / one-shot ip -j addr",
+                f"{status.wall_s:.3f} s / {ip.wall_s:.3f} s",
+                ratio(status.wall_s, ip.wall_s),
+            ),
+            (
+                "the same in CPU time (user+system)",
+                f"{status.cpu_s:.3f} s / {ip.cpu_s:.3f} s",
+                ratio(status.cpu_s, ip.cpu_s),
+            ),
+        ]
+        if not args.startup_only:
+            rss, cpu, on_cpu = idle(screen_argv(tmp), env, QR_GLYPHS, args.idle_seconds)
+            floor_rss, _, _ = idle(floor_argv, env, QR_GLYPHS, 1)
+            base_rss, base_cpu, _ = idle(baseline, env, [b"ssh root@"], args.idle_seconds)
+            _, cpu_services, on_cpu_services = idle(
+                screen_argv(tmp), screen_env(tmp, services=True), QR_GLYPHS, args.idle_seconds
+            )
+            rows[2:2] = [
+                (
+                    "RSS of the idle screen / peak RSS of import textual.app",
+                    f"{rss:.1f} / {textual.peak_rss:.1f} MiB",
+                    ratio(rss, textual.peak_rss),
+                ),
+                (
+                    "Textual's floor: the smallest such app's RSS / peak RSS of import textual.app",
+                    f"{floor_rss:.1f} / {textual.peak_rss:.1f} MiB",
+                    ratio(floor_rss, textual.peak_rss),
+                ),
+            ]
+            rows += [
+                (
+                    "idle CPU (tor, Wi-Fi off) / 2-s ip poll",
+                    f"{cpu:.3f} % / {base_cpu:.3f} %",
+                    ratio(cpu, base_cpu),
+                ),
+                (
+                    "idle CPU (own tor, Wi-Fi on) / 2-s ip poll",
+                    f"{cpu_services:.3f} % / {base_cpu:.3f} %",
+                    ratio(cpu_services, base_cpu),
+                ),
+            ]
+        print()
+        print("| measure | absolute | ratio |")
+        print("| --- | --- | --- |")
+        for name, absolute, value in rows:
+            print(f"| {name} | {absolute} | {value} |")
+        print()
+        print(f"first frame: {summary(frames, 's')}")
+        print(f"password: {summary(startup.password, 's')}; ssh lines: {summary(startup.logins, 's')}")
+        print(f"status: {summary(status.wall, 's')}")
+        if not args.startup_only:
+            print(f"RSS: screen {rss:.1f} MiB; baseline {base_rss:.1f} MiB")
+            print(
+                f"idle CPU over {args.idle_seconds:g} s: screen {cpu:.3f} % of a core ({on_cpu:.3f} % from"
+                f" schedstat); with tor and Wi-Fi {cpu_services:.3f} % ({on_cpu_services:.3f} %);"
+                f" baseline {base_cpu:.3f} %"
+            )
+        if args.startup_only:
+            print("address change: skipped (--startup-only)")
+        elif os.geteuid() == 0:
             change = address_change(screen_argv(tmp), env, QR_GLYPHS, args.runs)
             base_change = address_change(baseline, env, [b"ssh root@"], args.runs)
             print(f"address change to screen: screen {summary(change, 's')}")
             print(f"                          baseline {summary(base_change, 's')}")
         else:
             print("address change: skipped (needs root for a network namespace)")
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0
 
 

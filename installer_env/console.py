@@ -2,8 +2,10 @@
 
 The screen is the only path that imports textual, and it imports it while the first snapshot is
 collected on another thread (`sshd -T` and friends), so the QR code is on screen as soon as
-possible. Whatever happens to the screen, the user lands at the shell with a line saying how to
-come back.
+possible. On the Linux VT, where that can take many seconds, the password is written first as
+plain text, then the ssh logins once the snapshot has the addresses; the first frame paints over
+them. Whatever happens to the screen, the user lands at the shell with a line saying how to come
+back.
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TextIO
 
-from installer_env import plain, status
+from installer_env import plain, presentation, status
 from installer_env.config import Config
-from installer_env.session import Session, Snapshot, collect
+from installer_env.session import Session, Snapshot, collect, names, read_password
 from installer_env.state import StateStore
 
 RETURN_HINT = "Type installer-env screen to return to the installer screen."
@@ -30,6 +32,11 @@ CLEAR = "\x1b[H\x1b[2J"
 # Set for the shell the screen opens (key s), so that shell's login hook does not start a second
 # screen inside the first.
 NESTED_ENV = "INSTALLER_ENV_NESTED"
+CLEAR_HIDE_CURSOR = "\x1b[H\x1b[2J\x1b[?25l"
+HOME = "\x1b[H"
+CLEAR_BELOW = "\x1b[J"
+CLEAR_LINE = "\x1b[K"
+SHOW_CURSOR = "\x1b[?25h"
 
 
 class View(enum.StrEnum):
@@ -108,23 +115,69 @@ def show(
             asyncio.run(plain.run(config, store, session, sys.stdout))
         print(RETURN_HINT)
         return 0
-    return _screen(config, store, first_snapshot)
+    return _screen(config, store, first_snapshot, rotation_problem)
 
 
-def _screen(config: Config, store: StateStore, first_snapshot: Callable[[], Snapshot]) -> int:
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        first = pool.submit(first_snapshot)
-        from installer_env.ui.app import InstallerApp
+def early_text_wanted(environ: Mapping[str, str]) -> bool:
+    """On the Linux VT (a real console: possibly an old laptop or a small board), where importing
+    textual and laying out the first frame can take many seconds."""
+    return environ.get("TERM", "") == "linux"
 
-        session = Session(first.result())
-    app = InstallerApp(config, store, session)
+
+def early_password(config: Config, store: StateStore, rotation_problem: str | None) -> str:
+    """The password alone, as soon as it is known (the addresses take a while on a slow machine),
+    on a cleared console with the cursor hidden."""
+    state, problem = read_password(store)
+    facts = presentation.password_facts(state, problem, rotation_problem)
+    lines = [presentation.title(*names(config)), "", *status.password_lines(facts)]
+    return CLEAR_HIDE_CURSOR + "\n".join(lines) + "\n\nLooking up the addresses...\n"
+
+
+def early_text(snap: Snapshot) -> str:
+    """The password and the ssh logins, written over the early password from the top: the lines
+    both share stay where they are. The VT has no alternate screen: the screen's first frame then
+    paints every cell over this text."""
+    # Plain text with no keys yet: the plain view's words.
+    essentials = status.essentials(presentation.present(snap, presentation.Viewer.PLAIN))
+    text = essentials.replace("\n", CLEAR_LINE + "\n")  # no tail of a longer line stays
+    return HOME + text + CLEAR_BELOW + "\nStarting the installer screen...\n"
+
+
+def _screen(
+    config: Config, store: StateStore, first_snapshot: Callable[[], Snapshot], rotation_problem: str | None
+) -> int:
+    early = early_text_wanted(os.environ)
+
+    def first_snapshot_shown() -> Snapshot:
+        snap = first_snapshot()
+        if early:  # written before the app exists: the app waits for this snapshot
+            sys.stdout.write(early_text(snap))
+            sys.stdout.flush()
+        return snap
+
     try:
-        app.run()
-    except Exception as e:  # the app restores the terminal itself; this is the last net
-        print(f"installer-env: the screen stopped: {e}", file=sys.stderr)
-        code = 1
-    else:
-        code = app.return_code or 0
+        if early:
+            sys.stdout.write(early_password(config, store, rotation_problem))
+            sys.stdout.flush()
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            # Textual is imported meanwhile: on a slow machine reading the modules is much of
+            # either's time, and the two threads' reads overlap.
+            first = pool.submit(first_snapshot_shown)
+            from installer_env.ui.app import InstallerApp
+
+            session = Session(first.result())
+        app = InstallerApp(config, store, session)
+        try:
+            app.run()
+        except Exception as e:  # the app restores the terminal itself; this is the last net
+            print(f"installer-env: the screen stopped: {e}", file=sys.stderr)
+            code = 1
+        else:
+            code = app.return_code or 0
+    finally:
+        if early:  # Textual shows the cursor when it stops; not if it never started
+            sys.stdout.write(SHOW_CURSOR)
+            sys.stdout.flush()
     leave(sys.stdout, os.environ)
     return code
 

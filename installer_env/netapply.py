@@ -32,6 +32,7 @@ from typing import Any, Protocol
 
 from installer_env import network
 from installer_env.errors import NetworkConfigError, os_error_words
+from installer_env.leanimport import lean_import
 from installer_env.netconfig import (
     IPAddress,
     StaticConfig,
@@ -389,7 +390,7 @@ def _write_atomically(path: Path, text: str, mode: int) -> None:
 
 @contextlib.contextmanager
 def _netlink(netns: str | None) -> Iterator[Any]:
-    from pyroute2 import IPRoute
+    IPRoute = lean_import("pyroute2.iproute.linux").IPRoute  # not the whole package
 
     network._check_netns(netns)
     with IPRoute(netns=netns, flags=0, groups=0) as ipr:

@@ -19,6 +19,7 @@ from installer_env import kexec, network, qr
 from installer_env.network import NetworkSnapshot
 from installer_env.session import Snapshot
 from installer_env.sshd import SshdStatus
+from installer_env.state import PasswordState
 from installer_env.textsafe import literal
 from installer_env.tor import MODE_LAUNCHED, TorStatus
 from installer_env.wifi.model import WifiStatus
@@ -165,7 +166,7 @@ def present(
     ssh = _ssh(snap.ssh)
     tor = _tor(snap.tor, viewer, user)
     wifi = _wifi(snap.wifi, viewer, wifi_enabled)
-    password = _password(snap, user)
+    password = password_facts(snap.password, snap.password_problem, snap.rotation_problem)
     name = literal(snap.hostname)
     mdns = literal(snap.mdns_name) if snap.mdns_name else None
     net = snap.network
@@ -174,7 +175,7 @@ def present(
         viewer=viewer,
         hostname=name,
         mdns_name=mdns,
-        title=f"installer-env on {name}" + (f" ({mdns})" if mdns else ""),
+        title=title(snap.hostname, snap.mdns_name),
         password=password,
         logins=logins,
         logins_note=note,
@@ -195,12 +196,21 @@ def present(
     )
 
 
-def _password(snap: Snapshot, user: str) -> PasswordFacts:
-    pw = snap.password
-    rotation = literal(snap.rotation_problem) if snap.rotation_problem else None
+def title(hostname: str, mdns_name: str | None) -> str:
+    name = literal(hostname)
+    return f"installer-env on {name}" + (f" ({literal(mdns_name)})" if mdns_name else "")
+
+
+def password_facts(
+    pw: PasswordState | None, password_problem: str | None, rotation_problem: str | None
+) -> PasswordFacts:
+    """From the snapshot's three password fields alone: the VT shows them before the first
+    snapshot is collected (console.early_password)."""
+    user = literal(pw.user) if pw else "root"
+    rotation = literal(rotation_problem) if rotation_problem else None
     if pw is None:
         # With no password at all, why this login could not make one says more than "none yet".
-        missing = rotation or literal(snap.password_problem or "no password yet")
+        missing = rotation or literal(password_problem or "no password yet")
         return PasswordFacts(user, None, missing, False, None, None, rotation)
     detail = (
         f"{pw.words} words, {pw.entropy_bits:g} bits, generation {pw.generation}, {literal(pw.rotated_at)}"

@@ -17,11 +17,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TextIO
 
-import qrcode
-import qrcode.constants
-import qrcode.exceptions
-
 from installer_env import network, tor
+from installer_env.leanimport import lean_import
+
+# qrcode's matrix code without its image drawers, which import Pillow (see leanimport): the
+# helper puts the packages in place first, so the imports below load only what they name.
+lean_import("qrcode.main")
+import qrcode.constants  # noqa: E402
+import qrcode.exceptions  # noqa: E402
+from qrcode.main import QRCode  # noqa: E402
 
 Matrix = tuple[tuple[bool, ...], ...]
 
@@ -142,7 +146,7 @@ def _fit(text: str) -> tuple[int, str, int]:
     """(version, level name, qrcode level) of the smallest code that holds `text`."""
     versions: dict[str, tuple[int, int]] = {}
     for name, level in _LEVELS:
-        code = qrcode.QRCode(error_correction=level, border=0)
+        code = QRCode(error_correction=level, border=0)
         code.add_data(text)
         try:
             versions[name] = (code.best_fit(), level)
@@ -158,7 +162,7 @@ def _fit(text: str) -> tuple[int, str, int]:
 def encode(text: str) -> tuple[int, str, Matrix]:
     """(version, error correction, matrix) for `text`: smallest version, strongest level at it."""
     version, name, level = _fit(text)
-    code = qrcode.QRCode(version=version, error_correction=level, border=0)
+    code = QRCode(version=version, error_correction=level, border=0)
     code.add_data(text)
     code.make(fit=False)
     return version, name, tuple(tuple(bool(m) for m in row) for row in code.get_matrix())

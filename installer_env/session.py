@@ -12,6 +12,7 @@ import asyncio
 import dataclasses
 import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from installer_env import hostname, kexec, network, sshd, tor, wifi
@@ -72,21 +73,31 @@ def collect(config: Config, store: StateStore, *, live: bool = False) -> Snapsho
     console screen starts it") is for `status`.
     """
     state, problem = read_password(store)
+    name, mdns_name = names(config)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="collect-sshd") as pool:
+        # `sshd -T` is another process: it runs while this thread reads netlink.
+        ssh = pool.submit(sshd.status, config)
+        net = network.read()
+        tor_status = None
+        if config.tor_enabled:
+            tor_status = _tor_before_follow(config) if live else tor.status(config)
+        return Snapshot(
+            hostname=name,
+            mdns_name=mdns_name,
+            password=state,
+            password_problem=problem,
+            ssh=ssh.result(),
+            network=net,
+            wifi=wifi.read_status() if config.wifi_enabled and not live else None,
+            tor=tor_status,
+            kexec=kexec.read(config.kexec_state_dir),
+        )
+
+
+def names(config: Config) -> tuple[str, str | None]:
+    """This machine's host name, and its mDNS name when that is announced."""
     name = hostname.read()
-    tor_status = None
-    if config.tor_enabled:
-        tor_status = _tor_before_follow(config) if live else tor.status(config)
-    return Snapshot(
-        hostname=name,
-        mdns_name=f"{name}.local" if config.mdns else None,
-        password=state,
-        password_problem=problem,
-        ssh=sshd.status(config),
-        network=network.read(),
-        wifi=wifi.read_status() if config.wifi_enabled and not live else None,
-        tor=tor_status,
-        kexec=kexec.read(config.kexec_state_dir),
-    )
+    return name, f"{name}.local" if config.mdns else None
 
 
 def _tor_before_follow(config: Config) -> TorStatus:

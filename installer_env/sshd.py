@@ -22,6 +22,7 @@ from typing import Any
 
 from installer_env.config import Config
 from installer_env.errors import SshdError
+from installer_env.leanimport import lean_import
 
 log = logging.getLogger(__name__)
 
@@ -193,11 +194,10 @@ class _SockDiag:
         return thread.submit(self._ask).result()
 
     def _ask(self) -> set[int]:
-        from pyroute2 import DiagSocket
-        from pyroute2.netlink.diag import SS_LISTEN
+        diag = lean_import("pyroute2.netlink.diag")
 
         if self._socket is None:
-            self._socket = DiagSocket()
+            self._socket = diag.DiagSocket()
             self._socket.bind()
         try:
             # LISTEN only: the kernel walks its listening sockets alone, where /proc/net/tcp walks
@@ -205,7 +205,7 @@ class _SockDiag:
             return {
                 int(msg["idiag_sport"])
                 for family in (socket.AF_INET, socket.AF_INET6)
-                for msg in self._socket.get_sock_stats(family=family, states=1 << SS_LISTEN)
+                for msg in self._socket.get_sock_stats(family=family, states=1 << diag.SS_LISTEN)
             }
         except BaseException:
             self._socket.close()

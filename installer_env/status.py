@@ -11,7 +11,7 @@ from dataclasses import asdict
 from typing import Any
 
 from installer_env import kexec, qr
-from installer_env.presentation import Presentation, Viewer, present
+from installer_env.presentation import PasswordFacts, Presentation, Viewer, present
 from installer_env.session import Snapshot
 
 SCHEMA = 1
@@ -159,8 +159,9 @@ def _labelled(label: str, lines: list[str] | tuple[str, ...]) -> list[str]:
     return [f"{label if i == 0 else '':<13}{line}" for i, line in enumerate(lines)]
 
 
-def _password_lines(p: Presentation) -> list[str]:
-    pw = p.password
+def password_lines(pw: PasswordFacts) -> list[str]:
+    """The password, or why there is none (also written alone before the first snapshot on the VT:
+    see console.early_password)."""
     failed = [f"! no new password: {pw.rotation_problem}"] if pw.rotation_problem else []
     if pw.secret is None:
         if failed:  # the reason this login made none says more than "no password yet"
@@ -207,13 +208,20 @@ def _login_lines(p: Presentation) -> list[str]:
 def text(p: Presentation) -> str:
     """The status as text: what `status` prints, and plain mode above its QR code."""
     lines = [p.title, ""]
-    lines += _password_lines(p)
+    lines += password_lines(p.password)
     lines += _ssh_lines(p)
     lines += _labelled("Network", p.network_lines)
     lines += _labelled("Wi-Fi", p.wifi.lines) if p.wifi is not None else []
     lines += _tor_lines(p)
     lines += _labelled("Kexec", p.kexec_lines)
     lines += ["", *_login_lines(p)]
+    return "\n".join(lines) + "\n"
+
+
+def essentials(p: Presentation) -> str:
+    """The title, the password and the ssh logins: what a person at the console waits for, written
+    on the VT before the screen is ready (see console.early_text)."""
+    lines = [p.title, "", *password_lines(p.password), "", *_login_lines(p)]
     return "\n".join(lines) + "\n"
 
 

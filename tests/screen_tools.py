@@ -33,3 +33,26 @@ async def wait_for(pilot: Pilot[Any], condition: Callable[[], bool], timeout: fl
         if loop.time() > deadline:
             raise AssertionError("timed out; the screen shows:\n" + screen_text(pilot.app))
         await pilot.pause(0.05)
+
+
+def low_contrast(app: App[Any], minimum: float) -> set[tuple[str, int, int, float]]:
+    """Text on the screen whose colours, as the Linux VT draws them, are below `minimum` (WCAG
+    contrast): (text, foreground, background, ratio). Blank cells and the QR code's blocks, which
+    only show a colour, are not text."""
+    from vt_palette import contrast
+
+    found = set()
+    for strip in strips(app):
+        for seg in strip:
+            text = seg.text.strip().strip("▀▄█ ")
+            if not text or seg.style is None:
+                continue
+            style = seg.style
+            fg = style.color.number if style.color and style.color.number is not None else 7
+            bg = style.bgcolor.number if style.bgcolor and style.bgcolor.number is not None else 0
+            if style.reverse:
+                fg, bg = bg, fg
+            ratio = contrast(fg, bg)
+            if ratio < minimum:
+                found.add((text, fg, bg, round(ratio, 1)))
+    return found

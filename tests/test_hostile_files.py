@@ -334,7 +334,8 @@ def test_the_screen_comes_up_over_a_fifo_state_file(isolated_env: dict[str, str]
     try:
         screen.start([*COMMAND, "screen"], env)
         shown = screen.wait_for("x Quit")
-        assert "FIFO,notaregularfile" in flat(shown), shown
+        # The problem is said inside the password frame; where it wraps depends on the path's length.
+        assert "FIFO,notaregularfile" in flat(shown.replace("│", "")), shown
         screen.keys("x")
         screen.wait_for("EXITED")
     finally:

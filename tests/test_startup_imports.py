@@ -29,8 +29,9 @@ from pathlib import Path
 importers = {}
 
 def note(event, args):
-    if event == "import" and args[0] in ("pyroute2", "asyncinotify", "textual"):
-        importers.setdefault(args[0], threading.current_thread().name)
+    # By top-level name: pyroute2's own package is registered without an import (see leanimport).
+    if event == "import" and args[0].split(".")[0] in ("pyroute2", "asyncinotify", "textual"):
+        importers.setdefault(args[0].split(".")[0], threading.current_thread().name)
 
 sys.addaudithook(note)
 import installer_env.cli, installer_env.console, installer_env.ui.app

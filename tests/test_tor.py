@@ -15,6 +15,7 @@ import shutil
 import signal
 import socket
 import stat
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -515,3 +516,41 @@ def test_logging_of_stem_is_muted_after_use() -> None:
     logging.getLogger("stem").setLevel(5)  # stem's own TRACE, as at its first import
     control.import_stem()
     assert logging.getLogger("stem").getEffectiveLevel() >= logging.WARNING
+
+
+def _voluntary_switches(thread: threading.Thread) -> int:
+    status = Path(f"/proc/self/task/{thread.native_id}/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("voluntary_ctxt")))
+
+
+def test_stems_event_thread_sleeps_until_an_event_or_the_end(
+    make_config: MakeConfig, tmp_path: Path, system_tors: Callable[..., SystemTor]
+) -> None:
+    """stem's own event thread polls 20 times a second; the controller the tool opens waits for an
+    event instead, and still ends when tor goes away."""
+    system = system_tors(tmp_path / "systor")
+    config = make_config(tor_enabled=True, tor_control_socket=system.socket_path, ssh_port=SSH_PORT)
+    endpoint = control.system_endpoint(config)
+    assert endpoint is not None
+    controller = control.open_controller(endpoint, config)
+    try:
+        events: list[object] = []
+        controller.add_event_listener(events.append, "SIGNAL")
+        thread = controller._event_thread
+        time.sleep(0.3)
+        before = _voluntary_switches(thread)
+        time.sleep(2)
+        assert _voluntary_switches(thread) - before <= 3  # polling: about 40
+        controller.signal("RELOAD")  # tor answers with a SIGNAL event
+        deadline = time.monotonic() + 10
+        while not events and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert events, "no event reached the listener"
+        system.process.kill()
+        system.process.wait()
+        deadline = time.monotonic() + 10
+        while thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not thread.is_alive(), "stem's event thread outlived tor"
+    finally:
+        controller.close()

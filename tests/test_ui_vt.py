@@ -4,18 +4,21 @@ is more, and a clean console after leaving."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from pathlib import Path
 
 import pytest
 import screen_data
-from screen_tools import screen_text, strips, wait_for
-from test_ui_wifi import client_screen
+from fake_iwd import FakeIwd, PrivateBus
+from screen_tools import low_contrast, screen_text, strips, wait_for
+from test_ui_wifi import client_screen, open_wifi, wifi_app
 from textual.screen import Screen
 from vt_palette import WCAG_AA, contrast
 
 from installer_env import console, qr
-from installer_env.ui.screens.help import BACK, HELP, MORE_ABOVE, MORE_BELOW, position_hint
+from installer_env.session import Snapshot
+from installer_env.ui.screens.help import BACK, HELP, MORE_ABOVE, MORE_BELOW, HelpScreen, position_hint
 from installer_env.wifi import IwdClient
 from installer_env.wrapping import CONTINUED, Part, wrap, wrap_row
 
@@ -213,3 +216,56 @@ async def test_help_that_fits_shows_only_the_way_back() -> None:
     async with app.run_test(size=(100, 50)) as pilot:
         await pilot.press("question_mark")
         await wait_for(pilot, lambda: screen_text(app).splitlines()[-1].strip() == BACK)
+
+
+# ---------------------------------------------------------------- every text readable on the VT
+
+
+def _no_carrier(**changes: object) -> Snapshot:
+    cable_out = dataclasses.replace(screen_data.interface("eth1", index=3), carrier=False)
+    return screen_data.snapshot(network=screen_data.network(screen_data.ETH0, cable_out), **changes)
+
+
+@pytest.mark.parametrize("state", ["normal", "not-applied", "no-password"])
+async def test_every_text_on_the_main_help_and_wired_screens_is_readable_on_the_vt(state: str) -> None:
+    """WCAG's 4.5:1 in the VT's own palette for every piece of text, not only the hints: ANSI brown
+    ("yellow", 4.0:1), red (2.7:1) and dark grey (2.8:1) on black, or green on the blue highlight
+    (4.3:1), are hard to read on a real console."""
+    changes: dict[str, object] = {}
+    if state == "not-applied":
+        changes = {
+            "password": dataclasses.replace(screen_data.password_state(), applied=False),
+            "tor": screen_data.TOR_BOOTSTRAPPING,
+        }
+    if state == "no-password":
+        changes = {"password": None, "password_problem": "no password yet: it is set when a console logs in"}
+    app = screen_data.app(_no_carrier(**changes))
+    async with app.run_test(size=(100, 37)) as pilot:
+        await wait_for(pilot, lambda: "Quit" in screen_text(app).splitlines()[-1])
+        assert low_contrast(app, WCAG_AA) == set(), "main screen"
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+        assert low_contrast(app, WCAG_AA) == set(), "help"
+        await pilot.press("escape", "e")
+        await wait_for(pilot, lambda: "cable in" in screen_text(app))
+        assert low_contrast(app, WCAG_AA) == set(), "wired network screen, first interface"
+        await pilot.press("down")
+        await wait_for(pilot, lambda: "MAC" in screen_text(app) and "no cable" in screen_text(app))
+        assert low_contrast(app, WCAG_AA) == set(), "wired network screen, an interface without cable"
+
+
+async def test_every_text_on_the_wifi_screen_is_readable_on_the_vt(
+    iwd: FakeIwd, bus: PrivateBus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", bus.address)
+    station = next(iter(iwd.stations.values()))
+    station.set_powered(False)
+    next(iter(iwd.adapters.values())).powered = False
+    app = wifi_app()
+    async with app.run_test(size=(100, 37)) as pilot:
+        await open_wifi(pilot, scanned=None)
+        await wait_for(pilot, lambda: "p: switch it on" in screen_text(app))
+        assert low_contrast(app, WCAG_AA) == set(), "device off"
+        await pilot.press("p")
+        await wait_for(pilot, lambda: "Scan done" in screen_text(app))
+        assert low_contrast(app, WCAG_AA) == set(), "networks listed, the first highlighted"

@@ -154,7 +154,25 @@ def open_controller(endpoint: Endpoint, config: Config) -> Any:
     except TorProblem:
         controller.close()
         raise
+    _stop_event_polling(controller)
     return controller
+
+
+class _WakeOnSet(threading.Event):
+    """stem's event thread waits on its notice with a 50 ms timeout: 20 wake-ups a second for as
+    long as the screen runs, most of its idle CPU with tor on. stem sets the notice for every event
+    it queues and when the socket closes, so waiting for that alone loses nothing."""
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return super().wait(None)
+
+
+def _stop_event_polling(controller: Any) -> None:
+    # Before any listener is added no event is queued yet, so swapping the notice races with none;
+    # one set() wakes the thread from the old notice's wait onto this one.
+    notice = _WakeOnSet()
+    controller._event_notice = notice
+    notice.set()
 
 
 # --- asking and telling tor ------------------------------------------------------------------------

@@ -62,7 +62,12 @@ def row(interface: Interface, width: int) -> Text:
     link = link_words(interface).ljust(LINK_WIDTH)
     rest = address_summary(interface)
     line = Text.assemble(
-        (name, "bold"), " ", (link, "green" if interface.carrier else "yellow"), " ", rest, end=""
+        (name, "bold"),
+        " ",
+        (link, "bright_green" if interface.carrier else "bright_yellow"),
+        " ",
+        rest,
+        end="",
     )
     line.truncate(width)
     return line
@@ -78,7 +83,7 @@ def details(interface: Interface, static_here: bool) -> Text:
         interface.mac or "none",
         "\n",
         ("Link      ", "bold"),
-        (link_words(interface), "green" if interface.carrier else "yellow"),
+        (link_words(interface), "bright_green" if interface.carrier else "bright_yellow"),
         f" (kernel: {interface.operstate})",
         "\n",
         ("Set by    ", "bold"),
@@ -89,7 +94,7 @@ def details(interface: Interface, static_here: bool) -> Text:
     elif origins:
         parts.append(", ".join(sorted(origins)))
     else:
-        parts.append(("nothing yet: no DHCP answer? s sets a static address", "yellow"))
+        parts.append(("nothing yet: no DHCP answer? s sets a static address", "bright_yellow"))
     for i, address in enumerate(interface.addresses):
         label = "Addresses " if i == 0 else "          "
         why = why_not_offered(interface, address)
@@ -99,10 +104,10 @@ def details(interface: Interface, static_here: bool) -> Text:
             (label, "bold"),
             f"{address.address}/{address.prefixlen}".ljust(30),
             f" {address.origin:<10} ",
-            (ssh, "green" if address.offered else "bright_black"),
+            (ssh, "bright_green" if address.offered else "white"),
         ]
     if not interface.addresses:
-        parts += ["\n", ("Addresses ", "bold"), ("none", "yellow")]
+        parts += ["\n", ("Addresses ", "bold"), ("none", "bright_yellow")]
     return Text.assemble(*parts, end="")
 
 

@@ -148,7 +148,7 @@ class WifiScreen(Screen[None]):
         title = PROBLEM_TITLES.get(kind, "Wi-Fi cannot be used")
         self.query_one("#wifi-problem-text", Static).update(
             Text.assemble(
-                (title, "bold yellow"),
+                (title, "bold bright_yellow"),
                 "\n\n",
                 literal(status.problem or ""),
                 (
@@ -163,10 +163,10 @@ class WifiScreen(Screen[None]):
         line = self.query_one("#wifi-device", Static)
         line.display = status is None or status.problem is None  # the problem box says it all
         if status is None:
-            line.update(Text("Looking for iwd...", style="bright_black", end=""))
+            line.update(Text("Looking for iwd...", style="white", end=""))
             return
         if device is None:
-            line.update(Text("No Wi-Fi device", style="yellow", end=""))
+            line.update(Text("No Wi-Fi device", style="bright_yellow", end=""))
             return
         adapter = literal(device.adapter)
         if device.adapter_model:
@@ -179,15 +179,15 @@ class WifiScreen(Screen[None]):
             ("Device ", "bold"),
             (literal(device.name), "bold"),
             f"  adapter {adapter}  ",
-            ("on" if on else "off", "green" if on else "bold yellow"),
+            ("on" if on else "off", "bright_green" if on else "bold bright_yellow"),
         ]
         if device.has_station:
-            parts += ["  ", (state, "green" if device.state == "connected" else "")]
+            parts += ["  ", (state, "bright_green" if device.state == "connected" else "")]
         if not on:
-            parts.append(("  p: switch it on", "bright_black"))
+            parts.append(("  p: switch it on", "white"))
         others = len(status.devices) - 1
         if others > 0:
-            parts.append((f"  (+{others} more, a: next)", "bright_black"))
+            parts.append((f"  (+{others} more, a: next)", "white"))
         line.update(Text.assemble(*parts, end=""))
 
     def _list_width(self) -> int:

@@ -30,7 +30,7 @@ KNOWN_FIXED = len(GAP) + SECURITY_WIDTH + len(GAP) + 6 + len(GAP) + 31
 MIN_SSID_WIDTH = 8
 DOTS = "..."  # the console font has no ellipsis glyph
 HIDDEN_OPTION = "hidden-network"
-BAR_STYLES = ("red", "red", "yellow", "green", "green")
+BAR_STYLES = ("bright_red", "bright_red", "bright_yellow", "bright_green", "bright_green")
 
 
 def signal_bars(bars: int) -> str:
@@ -65,7 +65,7 @@ def network_header(width: int) -> Text:
 
 
 def network_row(net: WifiNetwork, width: int) -> Text:
-    flag = ("connected", "bold green") if net.connected else ("known", "cyan") if net.known else ""
+    flag = ("connected", "bold bright_green") if net.connected else ("known", "cyan") if net.known else ""
     return Text.assemble(
         (fit(literal(net.ssid), width), "bold" if net.connected else ""),
         GAP,
@@ -93,7 +93,7 @@ def known_row(known: KnownNetwork, width: int) -> Text:
         GAP,
         "hidden" if known.hidden else "      ",
         GAP,
-        (f"last connected {literal(when)}", "bright_black"),
+        (f"last connected {literal(when)}", "white"),
         end="",
     )
 
