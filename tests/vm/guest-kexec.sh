@@ -1,50 +1,16 @@
 #!/bin/bash
 # Stage 2 of the kexec VM tests, PID 1 inside the guest (see run-kexec-vm.sh). Writes one
-# "PASS|FAIL name: detail" line per check to $OUT/result.txt, prints "KEXEC-VM-RESULT: ..." and
-# powers off (the kexec scenario ends in the second kernel instead, see kexec-second-init).
-export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 HOME=/root
-OUT=/mnt/out
-# shellcheck disable=SC1091
-source $OUT/params # REPO PYTHON SCENARIO KVER MODULES
+# "PASS|FAIL name: detail" line per check to $OUT/result.txt and its verdict, then powers off (the
+# kexec scenario ends in the second kernel instead, see kexec-second-init).
+# shellcheck source=tests/vm/guest-lib.sh
+source /mnt/out/guest-lib.sh # REPO PYTHON MODULES KVER SCENARIO, say/fail/finish/wait_for
+RESULTS=$OUT/result.txt
+# shellcheck source=tests/vm/guest-checks.sh
+source $OUT/guest-checks.sh # check, checks_verdict
 
-say() { echo "[guest $(cut -d' ' -f1 /proc/uptime)] $*"; }
-finish() {
-  # The file is what the host reads: on the console the kernel's power-off message can cut in.
-  echo "KEXEC-VM-RESULT: $1" >$OUT/verdict
-  sync
-  echo "KEXEC-VM-RESULT: $1"
-  echo o >/proc/sysrq-trigger
-  sleep 30
-}
-failed=0
-check() { # check NAME DETAIL COMMAND...: one result line
-  local name=$1 detail
-  detail=$(printf %s "$2" | tr '\r\n' '  ')
-  shift 2
-  if "$@" >/dev/null 2>&1; then
-    echo "PASS $name: $detail" >>$OUT/result.txt
-  else
-    echo "FAIL $name: $detail" >>$OUT/result.txt
-    say "FAILED $name: $detail"
-    failed=1
-  fi
-}
-verdict() {
-  if [ $failed = 0 ]; then finish PASS; else finish "FAIL ($(grep -c ^FAIL $OUT/result.txt) checks)"; fi
-}
-fail() {
-  say "FAILED: $*"
-  echo "FAIL setup: $*" >>$OUT/result.txt
-  finish "FAIL ($*)"
-}
-wait_for() { # wait_for SECONDS WHAT COMMAND...
-  local until=$(($(date +%s) + $1)) what=$2
-  shift 2
-  until "$@" >/dev/null 2>&1; do
-    [ "$(date +%s)" -ge "$until" ] && fail "timeout waiting for $what"
-    sleep 0.2
-  done
-}
+on_fail() { echo "FAIL setup: $1" >>"$RESULTS"; }
+verdict() { finish "$(checks_verdict)"; }
+
 iface_by_mac() {
   local d
   for d in /sys/class/net/*; do
@@ -53,15 +19,8 @@ iface_by_mac() {
   return 1
 }
 
-mount -t tmpfs -o mode=755 tmpfs /run
-mkdir -p /dev/pts /dev/shm
-mount -t devpts devpts /dev/pts
-mount -t tmpfs tmpfs /dev/shm
-mkdir -p "/usr/lib/modules/$KVER"
-mount --bind "$MODULES" "/usr/lib/modules/$KVER"
-ip link set lo up
 hostname kexec-vm
-: >$OUT/result.txt
+: >"$RESULTS"
 say "kernel $(uname -r), $(nproc) cpus, $(awk '/MemTotal/ {print $2}' /proc/meminfo) kB"
 A=$(iface_by_mac 52:54:00:12:34:56) || fail "no interface with MAC 52:54:00:12:34:56"
 B=$(iface_by_mac 52:54:00:ab:cd:ef) || fail "no interface with MAC 52:54:00:ab:cd:ef"

@@ -7,17 +7,19 @@ OUT=/mnt/out
 source $OUT/params   # REPO PYTHON MODULES KVER and what the harness added
 
 say() { echo "[guest $(cut -d' ' -f1 /proc/uptime)] $*"; }
-# finish VERDICT: the line the harness waits for, then power off.
+# finish VERDICT: the verdict the harness waits for, then power off. The file is what the host
+# reads: on the console the kernel's power-off message can cut into the line.
 finish() {
+  echo "VM-RESULT: $1" >$OUT/verdict
   sync
   echo "VM-RESULT: $1"
   echo o >/proc/sysrq-trigger
   sleep 30
 }
-# Stage 2 may define on_fail to print its logs before the verdict.
+# Stage 2 may define on_fail (given the message) to print its logs before the verdict.
 fail() {
   say "FAILED: $*"
-  declare -F on_fail >/dev/null && on_fail
+  declare -F on_fail >/dev/null && on_fail "$*"
   finish "FAIL ($*)"
 }
 wait_for() {  # wait_for SECONDS WHAT COMMAND...

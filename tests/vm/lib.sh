@@ -7,23 +7,28 @@
 # harness copies to $OUT/stage2; it runs as PID 1 and may source tests/vm/guest-lib.sh.
 #
 #   source tests/vm/lib.sh
-#   vm_init NAME                 REPO WORK OUT START, say/die, cleanup trap (VM_WORK overrides WORK)
+#   vm_init NAME [TAG]           REPO WORK OUT START, say/die, cleanup trap (VM_WORK overrides WORK);
+#                                a TAG names the runs (WORK/runs/*-TAG-*) and the link (WORK/last-TAG)
 #   vm_require CMD...            fail early, naming the package that is missing
 #   vm_kernel                    KVER VMLINUZ MODULES KTREE (Debian kernel, downloaded once, cached)
 #   vm_initrd [MODULE...]        INITRD: busybox + 9p/overlay (+ extra modules loaded in stage 1)
+#   vm_initrd_root DIR MODULE... busybox, modules and /init-common in DIR (for another initrd)
+#   vm_pack DIR FILE             DIR as a gzipped cpio archive
 #   vm_stage2 SCRIPT VAR...      copy SCRIPT as stage 2 and write VAR=value lines to $OUT/params
 #   vm_start ARGS...             start qemu in the background (QEMU_PID); ARGS adds devices
-#   vm_wait_result TIMEOUT       wait for the guest's "VM-RESULT: ..." line (VERDICT)
+#   vm_wait_result TIMEOUT       wait for the guest's verdict, $OUT/verdict or the console (VERDICT)
 #   vm_finish                    stop qemu, print the guest's lines, keep the last five runs
-# Environment: VM_MEM (MiB, 768), VM_CPUS (2).
+# Environment: VM_MEM (MiB, 768), VM_CPUS (2), VM_CONSOLE_LINES (an extended regex: more console
+# lines vm_finish shows besides "[guest ...]" and the verdict).
 
 vm_init() {
   VM_NAME=$1
+  VM_TAG=${2:-}
   REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
   WORK=${VM_WORK:-$REPO/.work/$VM_NAME}
   # The kernel and initrd are the same for every guest: one cache next to the runs.
   CACHE=${VM_CACHE:-$REPO/.work/vm-cache}
-  OUT=$WORK/runs/$(date +%Y%m%d-%H%M%S)-$$
+  OUT=$WORK/runs/$(date +%Y%m%d-%H%M%S)${VM_TAG:+-$VM_TAG}-$$
   START=$(date +%s.%N)
   QEMU_PID=
   PYTHON=$REPO/.venv/bin/python
@@ -84,28 +89,42 @@ vm_kernel() {
   [ -f "$VMLINUZ" ] || die "no kernel image in $deb"
 }
 
-# Stage 1: mount this machine's / read-only with a tmpfs overlay, then hand over to stage 2.
-# Extra module names are loaded (with their dependencies) before the root is mounted.
-vm_initrd() {
-  local name rootfs m ko
-  name=$(printf '%s ' "$@" | md5sum | cut -c1-8)
-  INITRD=$CACHE/initrd-$KVER-$name.gz
-  if [ -f "$INITRD" ] && [ "$INITRD" -nt "${BASH_SOURCE[0]}" ]; then return; fi
-  rootfs=$(mktemp -d "$CACHE/initrd.XXXXXX")
-  mkdir -p "$rootfs"/{bin,proc,sys,dev,lower,rw,newroot,modules}
-  cp "$BUSYBOX" "$rootfs/bin/busybox"
-  for m in virtio_pci 9pnet_virtio 9p overlay virtio_rng "$@"; do
+# vm_initrd_root DIR MODULE...: busybox, the modules (dependencies first) and /init-common, which
+# an /init sources first: busybox's applets, /proc /sys /dev, the modules loaded in order.
+vm_initrd_root() {
+  local dir=$1 m ko
+  shift
+  mkdir -p "$dir"/{bin,proc,sys,dev,modules}
+  cp "$BUSYBOX" "$dir/bin/busybox"
+  for m in "$@"; do
     modprobe -d "$KTREE" -S "$KVER" --show-depends "$m" | awk '$1 == "insmod" {print $2}'
   done | awk '!seen[$0]++' | while read -r ko; do
-    cp "$ko" "$rootfs/modules/"
-    basename "$ko" >>"$rootfs/modules/order"
+    cp "$ko" "$dir/modules/"
+    basename "$ko" >>"$dir/modules/order"
   done
-  cat >"$rootfs/init" <<'INIT'
-#!/bin/busybox sh
+  cat >"$dir/init-common" <<'COMMON'
 /bin/busybox --install -s /bin
 export PATH=/bin
 mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
 for m in $(cat /modules/order); do insmod "/modules/$m"; done
+COMMON
+}
+
+vm_pack() { (cd "$1" && find . | cpio -o -H newc --quiet | gzip -1 >"$2"); }
+
+# Stage 1: mount this machine's / read-only with a tmpfs overlay, then hand over to stage 2.
+# Extra module names are loaded (with their dependencies) before the root is mounted.
+vm_initrd() {
+  local name rootfs
+  name=$(printf '%s ' "$@" | md5sum | cut -c1-8)
+  INITRD=$CACHE/initrd-$KVER-$name.gz
+  if [ -f "$INITRD" ] && [ "$INITRD" -nt "${BASH_SOURCE[0]}" ]; then return; fi
+  rootfs=$(mktemp -d "$CACHE/initrd.XXXXXX")
+  vm_initrd_root "$rootfs" virtio_pci 9pnet_virtio 9p overlay virtio_rng "$@"
+  mkdir -p "$rootfs"/{lower,rw,newroot}
+  cat >"$rootfs/init" <<'INIT'
+#!/bin/busybox sh
+. /init-common
 fail() { echo "VM-RESULT: FAIL ($1)"; echo o >/proc/sysrq-trigger; sleep 10; }
 mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose,msize=262144 hostroot /lower || fail "9p root"
 mount -t tmpfs -o size=60% tmpfs /rw && mkdir -p /rw/upper /rw/work
@@ -116,7 +135,7 @@ for d in proc sys dev; do mount --move /$d /newroot/$d; done
 exec switch_root /newroot /bin/bash /mnt/out/stage2
 INIT
   chmod +x "$rootfs/init"
-  (cd "$rootfs" && find . | cpio -o -H newc --quiet | gzip -1 >"$INITRD.tmp")
+  vm_pack "$rootfs" "$INITRD.tmp"
   mv "$INITRD.tmp" "$INITRD"
   rm -rf "$rootfs"
 }
@@ -152,7 +171,13 @@ vm_start() {
   QEMU_PID=$!
 }
 
-vm_verdict() { grep -a -m1 -o 'VM-RESULT: .*' "$CONSOLE" | tr -d '\r' || true; }
+# The guest writes its verdict to $OUT/verdict before it powers off: on the console the kernel's
+# power-off message can cut into the line. The console is the fallback for failures in stage 1,
+# before the share is mounted.
+vm_verdict() {
+  if [ -s "$OUT/verdict" ]; then head -n 1 "$OUT/verdict"; return; fi
+  grep -a -m1 -o 'VM-RESULT: [A-Z].*' "$CONSOLE" | tr -d '\r' || true
+}
 
 vm_wait_result() {
   local deadline=$(( $(date +%s) + $1 ))
@@ -169,9 +194,10 @@ vm_wait_result() {
 
 vm_finish() {
   vm_stop
-  grep -a -E '^\[guest|^VM-RESULT' "$CONSOLE" | tr -d '\r' | sed 's/^/  | /'
-  ln -sfn "$OUT" "$WORK/last"
-  ls -1dt "$WORK"/runs/* 2>/dev/null | tail -n +6 | xargs -r rm -rf  # keep the last five runs
+  grep -a -E "^\\[guest|^VM-RESULT${VM_CONSOLE_LINES:+|$VM_CONSOLE_LINES}" "$CONSOLE" | tr -d '\r' | sed 's/^/  | /'
+  ln -sfn "$OUT" "$WORK/last${VM_TAG:+-$VM_TAG}"
+  # Keep the last five runs (of this tag).
+  ls -1dt "$WORK"/runs/*${VM_TAG:+-$VM_TAG-[0-9]*} 2>/dev/null | tail -n +6 | xargs -r rm -rf
   if [ "$VERDICT" = "VM-RESULT: PASS" ]; then
     say "PASS"
     return 0
