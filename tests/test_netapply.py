@@ -279,8 +279,12 @@ def test_static_survives_networkd_and_dhcp_comes_back(
     assert "DHCP=no" in unit
     # networkd applies the runtime file too: same address, and the lease stays away.
     wait_for(lambda: lease_addresses(client) == [], "networkd to drop its lease")
-    assert "10.77.0.10/24" in addresses(client, "eth0")
-    assert [r["gateway"] for r in default_routes(client, "4")] == [SERVER_V4]
+    # Reconfiguring the link, networkd removes the address it did not set and then adds it back
+    # from the runtime file: for a moment it is not there.
+    wait_for(lambda: "10.77.0.10/24" in addresses(client, "eth0"), "networkd to set the static address")
+    wait_for(
+        lambda: [r["gateway"] for r in default_routes(client, "4")] == [SERVER_V4], "the static default route"
+    )
     # The cable pulled and plugged back: networkd configures the link again, from the runtime file.
     server.ip("link", "set", "srv0", "down")
     wait_for(lambda: "LOWER_UP" not in client.link("eth0")["flags"], "eth0 to lose carrier")
@@ -290,7 +294,7 @@ def test_static_survives_networkd_and_dhcp_comes_back(
     while time.monotonic() < deadline:
         assert lease_addresses(client) == []
         time.sleep(0.2)
-    assert "10.77.0.10/24" in addresses(client, "eth0")
+    wait_for(lambda: "10.77.0.10/24" in addresses(client, "eth0"), "the static address after the cable")
 
     outcome = netapply.apply_dhcp("eth0", env)
     assert outcome.summary == "eth0: static addresses removed, systemd-networkd asked for a lease"
