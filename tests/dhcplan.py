@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from fake_iwd import BUS_CONFIG
 from netns import Namespace
 
 SERVER_V4 = "10.77.0.1"
@@ -165,26 +166,6 @@ def start_dhcpcd(client: Namespace, workdir: Path) -> DhcpClient:
 
 
 NETWORKD = Path("/lib/systemd/systemd-networkd")
-BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:abstract={name}</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <allow own="*"/>
-    <allow send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/>
-    <allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-    <allow receive_type="signal"/>
-  </policy>
-</busconfig>
-"""
 
 
 @dataclass
@@ -220,7 +201,8 @@ def start_networkd(client: Namespace, workdir: Path) -> Networkd:
         pytest.fail("systemd-networkd not installed: scripts/dev test installs it (TEST_APT: systemd)")
     # The bus lives in the namespace, on an abstract socket: networkd drops root for its own user,
     # which could not reach a socket in the test's private temp dir.
-    (workdir / "bus.conf").write_text(BUS_CONFIG.format(name=f"ie-test-bus-{secrets.token_hex(4)}"))
+    listen = f"unix:abstract=ie-test-bus-{secrets.token_hex(4)}"
+    (workdir / "bus.conf").write_text(BUS_CONFIG.format(listen=listen, extra=""))
     bus = subprocess.Popen(
         [
             *client.enter(),

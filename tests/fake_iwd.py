@@ -30,7 +30,7 @@ BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Config
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
 <busconfig>
   <type>system</type>
-  <listen>unix:path={socket}</listen>
+  <listen>{listen}</listen>
   <auth>EXTERNAL</auth>
   <policy context="default">
     <allow user="*"/>
@@ -58,7 +58,8 @@ class PrivateBus:
     def __init__(self, tmp: Path, *, deny_iwd: bool = False) -> None:
         self.socket = tmp / "bus.sock"
         self.config = tmp / "bus.conf"
-        self.config.write_text(BUS_CONFIG.format(socket=self.socket, extra=DENY_IWD if deny_iwd else ""))
+        extra = DENY_IWD if deny_iwd else ""
+        self.config.write_text(BUS_CONFIG.format(listen=f"unix:path={self.socket}", extra=extra))
         self.process: subprocess.Popen[str] | None = None
         self.address = ""
 
