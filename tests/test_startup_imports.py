@@ -112,3 +112,36 @@ def test_pyroute2_is_imported_by_the_first_snapshot_not_by_the_ui_thread(tmp_pat
 )
 def test_a_deferred_library_loads_when_its_feature_is_used(code: str, module: str) -> None:
     assert module in _loaded_after(code)
+
+
+# Reading addresses, following their events and asking sock_diag, as the screen does.
+NETLINK_PROBE = """
+import asyncio, json, sys
+from installer_env import network, sshd
+
+async def first_of_watch():
+    async for snap in network.watch():
+        return snap
+
+snap = network.read()
+assert snap.problem is None and snap.interfaces, snap
+assert asyncio.run(first_of_watch()) == snap
+sshd.listening_ports()
+print(json.dumps(sorted(m for m in sys.modules if m.startswith("pyroute2") or m.split(".")[0] == "unittest")))
+"""
+
+
+def test_netlink_loads_the_link_and_address_messages_of_pyroute2_not_its_whole_rtnetlink() -> None:
+    """pyroute2's rtnetlink sockets parse with every message class it has (traffic control,
+    neighbours, routes) and bring `unittest.mock` along: about twice the time and memory."""
+    result = subprocess.run(
+        [sys.executable, "-c", NETLINK_PROBE], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    loaded = set(json.loads(result.stdout))
+    wanted = {"pyroute2.netlink.rtnl.ifinfmsg", "pyroute2.netlink.rtnl.ifaddrmsg", "pyroute2.netlink.diag"}
+    assert wanted <= loaded
+    unwanted = {"unittest", "pyroute2.netlink.rtnl.marshal", "pyroute2.netlink.rtnl.tcmsg"}
+    unwanted.add("pyroute2.iproute.linux")
+    assert loaded.isdisjoint(unwanted), sorted(loaded & unwanted)
+    assert len(loaded) <= 45, len(loaded)  # 37 now; the whole rtnetlink socket is 143
