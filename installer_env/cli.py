@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from installer_env import __version__, console, kexec_network, qr, rotation, sshd, status
+from installer_env import __version__, console, qr, rotation, sshd, status
 from installer_env.config import ENV_PREFIX, Config, load_config
 from installer_env.errors import InstallerEnvError
 from installer_env.presentation import Viewer, present
@@ -154,6 +154,8 @@ def _net_parser(net: argparse.ArgumentParser) -> None:
 
 
 def restore_network(saved: Path, units_dir: Path) -> int:
+    from installer_env import kexec_network  # its unit writing is for this command alone
+
     if not (saved / kexec_network.ADDRS_FILE).exists():
         print(f"installer-env: no saved network in {saved} (not started by kexec/run): nothing to restore")
         return 0

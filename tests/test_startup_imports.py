@@ -94,6 +94,19 @@ def test_pyroute2_is_imported_by_the_first_snapshot_not_by_the_ui_thread(tmp_pat
     assert "asyncinotify" not in seen["importers"]  # the state directory is watched once sources start
 
 
+def test_the_wired_network_screen_and_what_applies_addresses_load_on_its_first_visit() -> None:
+    probe = (
+        "import json, sys, installer_env.cli, installer_env.console, installer_env.ui.app\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith('installer_env'))))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    deferred = {"installer_env.netapply", "installer_env.netconfig", "installer_env.ui.screens.network"}
+    assert deferred.isdisjoint(json.loads(result.stdout)), result.stdout
+
+
 @pytest.mark.parametrize(
     ("code", "module"),
     [

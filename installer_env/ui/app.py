@@ -7,7 +7,7 @@ import os
 import signal
 import subprocess
 import sys
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual import events, on
 from textual.app import App, SuspendNotSupported
@@ -21,15 +21,16 @@ from installer_env import rotation
 from installer_env.config import Config
 from installer_env.console import NESTED_ENV
 from installer_env.errors import InstallerEnvError
-from installer_env.netapply import Environment
 from installer_env.presentation import Presentation, Viewer, present
 from installer_env.session import NewPassword, Session, Snapshot, run_sources
 from installer_env.state import StateStore
 from installer_env.ui.driver import QuietLinuxDriver
 from installer_env.ui.screens.help import HelpScreen
 from installer_env.ui.screens.main import MainScreen
-from installer_env.ui.screens.network import NetworkScreen
 from installer_env.ui.screens.qr_fullscreen import QrScreen
+
+if TYPE_CHECKING:
+    from installer_env.netapply import Environment
 
 
 class InstallerApp(App[None]):
@@ -64,8 +65,9 @@ class InstallerApp(App[None]):
         self.set_reactive(InstallerApp.snapshot, session.snapshot)
         self.set_reactive(InstallerApp.presentation, self._present(session.snapshot))
         self.theme = "ansi-dark"
-        # Where the wired network screen applies changes: this system (tests: a namespace of theirs).
-        self.network_environment: Environment = Environment(state_dir=config.state_dir, demo=config.demo)
+        # Where the wired network screen applies changes: this system (tests: a namespace of theirs);
+        # made with the screen on its first visit.
+        self.network_environment: Environment | None = None
         self._signals_before: dict[signal.Signals, signal._HANDLER] = {}
 
         if session.snapshot.rotation_problem:
@@ -132,13 +134,20 @@ class InstallerApp(App[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # The Wi-Fi and network screens need the footer's room for their own keys; these are one Esc away.
-        own_keys = self._on_wifi_screen() or isinstance(self.screen, NetworkScreen)
+        own_keys = self._on_wifi_screen() or self._on_network_screen()
         return not (own_keys and action in ("wifi", "network", "new_password", "qr", "shell"))
 
+    # The Wi-Fi screen (dbus-fast with it) and the wired network screen (the code that applies
+    # addresses) are imported on their first visit, not before the first frame.
+    def _on_screen(self, module: str, name: str) -> bool:
+        screens = sys.modules.get(module)
+        return screens is not None and isinstance(self.screen, getattr(screens, name))
+
     def _on_wifi_screen(self) -> bool:
-        # The Wi-Fi screen (and dbus-fast with it) is imported on its first visit, not before the first frame.
-        screens = sys.modules.get("installer_env.ui.screens.wifi")
-        return screens is not None and isinstance(self.screen, screens.WifiScreen)
+        return self._on_screen("installer_env.ui.screens.wifi", "WifiScreen")
+
+    def _on_network_screen(self) -> bool:
+        return self._on_screen("installer_env.ui.screens.network", "NetworkScreen")
 
     def action_wifi(self) -> None:
         if not self.config.wifi_enabled:
@@ -150,7 +159,12 @@ class InstallerApp(App[None]):
             self.push_screen(WifiScreen())
 
     def action_network(self) -> None:
-        if not isinstance(self.screen, NetworkScreen):
+        if not self._on_network_screen():
+            from installer_env.netapply import Environment
+            from installer_env.ui.screens.network import NetworkScreen
+
+            if self.network_environment is None:
+                self.network_environment = Environment(state_dir=self.config.state_dir, demo=self.config.demo)
             self.push_screen(NetworkScreen(self.network_environment))
 
     def action_new_password(self) -> None:
