@@ -16,10 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from installer_env import trustedfile
+from installer_env import DEFAULT_STATE_DIR, ENV_PREFIX, trustedfile
 from installer_env.errors import ConfigError, os_error_words
 
-ENV_PREFIX = "INSTALLER_ENV_"
 DEFAULT_CONFIG_FILE = Path("/etc/installer-env/config.json")
 # The file names programs root runs (chpasswd, sshd, tor): only root's or our own, writable by no one
 # else. It may be a link: /etc/installer-env/config.json is one into the Nix store on NixOS.
@@ -28,7 +27,7 @@ CONFIG_SIZE_LIMIT = 1024 * 1024
 
 @dataclass(frozen=True)
 class Config:
-    state_dir: Path = Path("/run/installer-env")
+    state_dir: Path = Path(DEFAULT_STATE_DIR)
     # Password policy.
     password_words: int = 4
     password_user: str = "root"

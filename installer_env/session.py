@@ -15,7 +15,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from installer_env import hostname, kexec, network, sshd, tor, wifi
+from installer_env import hostname, kexec, network, sshd, statussocket, tor, wifi
 from installer_env.backoff import Backoff
 from installer_env.config import Config
 from installer_env.errors import StateDirError
@@ -215,6 +215,7 @@ async def run_sources(config: Config, store: StateStore, session: Session) -> No
         "password": lambda: follow_password(store, session),
         "sshd": lambda: follow_sshd(config, session),
         "network": lambda: network.follow(session),
+        "status-socket": lambda: statussocket.serve(config, session),
     }
     if config.wifi_enabled:
         sources["wifi"] = lambda: wifi.follow(session)
@@ -236,11 +237,18 @@ async def follow_sshd(
     last_full_look = loop.time()
     while True:
         await asyncio.sleep(interval)
-        current = session.snapshot.ssh
-        listening = current.port in sshd.listening_ports()
-        if listening == current.listening and loop.time() - last_full_look < full_look_every:
-            continue
-        last_full_look = loop.time()
-        # A known port skips `sshd -T`; after a failed one, ask again (sshd may since be set up).
-        port = current.port if current.port_known else None
-        session.publish(await asyncio.to_thread(sshd.status, config, port))
+        if await refresh_sshd(config, session, full=loop.time() - last_full_look >= full_look_every):
+            last_full_look = loop.time()
+
+
+async def refresh_sshd(config: Config, session: Session, *, full: bool = False) -> bool:
+    """Ask whether sshd's port listens; when that changed (or `full`), look at sshd again and
+    publish it. True when it looked again."""
+    current = session.snapshot.ssh
+    listening = current.port in sshd.listening_ports()  # its own thread answers in about a millisecond
+    if listening == current.listening and not full:
+        return False
+    # A known port skips `sshd -T`; after a failed one, ask again (sshd may since be set up).
+    port = current.port if current.port_known else None
+    session.publish(await asyncio.to_thread(sshd.status, config, port))
+    return True

@@ -7,14 +7,52 @@ snapshot it was made from; neither derives a fact of its own.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
-from typing import Any
+import types
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
 
 from installer_env import kexec, qr
 from installer_env.presentation import PasswordFacts, Presentation, Viewer, present
 from installer_env.session import Snapshot
 
+if TYPE_CHECKING:
+    from installer_env.config import Config
+
 SCHEMA = 1
+
+
+@dataclass(frozen=True)
+class Terminal:
+    """Where `status` prints: the QR code under the text is fitted to it."""
+
+    columns: int
+    rows: int
+    half_blocks: bool
+    colour: bool
+
+    @classmethod
+    def from_facts(cls, facts: dict[str, Any]) -> Terminal:
+        """From `statussocket.terminal_facts` (taken where `status` runs, possibly another process)."""
+        environ = {"TERM": str(facts.get("term") or "")}
+        stream = types.SimpleNamespace(encoding=facts.get("encoding"))
+        return cls(
+            columns=max(int(facts.get("columns") or 0), 1),
+            rows=max(int(facts.get("rows") or 0), 1),
+            half_blocks=qr.terminal_shows_half_blocks(stream, environ),  # type: ignore[arg-type]
+            colour=qr.terminal_shows_colour(environ),
+        )
+
+
+def output(snap: Snapshot, config: Config, as_json: bool, terminal: Terminal | None) -> str:
+    """All that `installer-env status` prints: the JSON document, or the text with the QR code
+    under it when printing to a terminal."""
+    p = present(snap, Viewer.STATUS, qr_max_addrs=config.qr_max_addrs)
+    if as_json:
+        return json.dumps(document(p, snap), indent=2, ensure_ascii=True) + "\n"
+    result = text(p)
+    if terminal is not None:
+        result += qr_block(p, terminal.columns, terminal.rows, not terminal.half_blocks, terminal.colour)
+    return result
 
 
 def to_dict(snap: Snapshot, qr_max_addrs: int = qr.DEFAULT_MAX_ADDRS) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from qrimage import LIGHT_THEME, decode_half_blocks, decode_text
 from screen_tools import flat, screen_text
 from terminal_capture import decode_capture
 
-from installer_env import cli, plain, qr, status
+from installer_env import commands, plain, qr, status
 from installer_env.presentation import Viewer, present
 from installer_env.session import collect
 from installer_env.sshd import SshdStatus
@@ -67,7 +67,7 @@ async def test_every_view_states_the_same_facts(
 
     # installer-env qr (no terminal: the whole code)
     monkeypatch.setenv("TERM", "linux")
-    assert cli.print_qr(snap, screen_data.config(), pure_ascii=False, invert=False) == 0
+    assert commands.print_qr(snap, screen_data.config(), pure_ascii=False, invert=False) == 0
     printed = capsys.readouterr().out.splitlines()
     assert decode_text(printed, LIGHT_THEME, tmp_path / "qr.pgm").decode() == payload
 
