@@ -211,41 +211,51 @@ async def supervise(name: str, source: Callable[[], Awaitable[None]]) -> None:
 
 async def run_sources(config: Config, store: StateStore, session: Session) -> None:
     """Every source of the snapshot, each in its own supervised task, until cancelled."""
+    ports = sshd.ListeningPorts()  # one sock_diag socket on this loop, for both that ask
     sources: dict[str, Callable[[], Awaitable[None]]] = {
         "password": lambda: follow_password(store, session),
-        "sshd": lambda: follow_sshd(config, session),
+        "sshd": lambda: follow_sshd(config, session, ports),
         "network": lambda: network.follow(session),
-        "status-socket": lambda: statussocket.serve(config, session),
+        "status-socket": lambda: statussocket.serve(config, session, ports),
     }
     if config.wifi_enabled:
         sources["wifi"] = lambda: wifi.follow(session)
     if config.tor_enabled:
         sources["tor"] = lambda: tor.follow(config, session)
-    async with asyncio.TaskGroup() as group:
-        for name, source in sources.items():
-            group.create_task(supervise(name, source), name=f"source-{name}")
+    try:
+        async with asyncio.TaskGroup() as group:
+            for name, source in sources.items():
+                group.create_task(supervise(name, source), name=f"source-{name}")
+    finally:
+        ports.close()
 
 
 async def follow_sshd(
-    config: Config, session: Session, interval: float = 5.0, full_look_every: float = 30.0
+    config: Config,
+    session: Session,
+    ports: sshd.ListeningPorts,
+    interval: float = 5.0,
+    full_look_every: float = 30.0,
 ) -> None:
     """sshd starting or stopping shows within `interval`: whether its port listens is one sock_diag
-    question (about half a millisecond, most of the idle screen's CPU: hence 5 s, not faster).
+    question (about a third of a millisecond, all of the idle screen's CPU: hence 5 s, not faster).
     The whole look (host keys, sshd processes, `sshd -T` after a failed one) runs when that
     changes, and every `full_look_every` seconds for what changes without it."""
     loop = asyncio.get_running_loop()
     last_full_look = loop.time()
     while True:
         await asyncio.sleep(interval)
-        if await refresh_sshd(config, session, full=loop.time() - last_full_look >= full_look_every):
+        if await refresh_sshd(config, session, ports, full=loop.time() - last_full_look >= full_look_every):
             last_full_look = loop.time()
 
 
-async def refresh_sshd(config: Config, session: Session, *, full: bool = False) -> bool:
+async def refresh_sshd(
+    config: Config, session: Session, ports: sshd.ListeningPorts, *, full: bool = False
+) -> bool:
     """Ask whether sshd's port listens; when that changed (or `full`), look at sshd again and
     publish it. True when it looked again."""
     current = session.snapshot.ssh
-    listening = current.port in sshd.listening_ports()  # its own thread answers in about a millisecond
+    listening = await ports.listens(current.port)
     if listening == current.listening and not full:
         return False
     # A known port skips `sshd -T`; after a failed one, ask again (sshd may since be set up).

@@ -226,6 +226,49 @@ def listening_ports() -> set[int]:
         return _listening_ports_from_proc()
 
 
+class ListeningPorts:
+    """Whether a TCP port listens, asked on the running event loop through one sock_diag socket
+    kept open (pyroute2's asyncio socket): what the idle screen does every few seconds, so it wakes
+    one thread, not three (the loop, a worker, the synchronous socket's own loop)."""
+
+    def __init__(self) -> None:
+        self._socket: Any = None
+
+    async def listens(self, port: int) -> bool:
+        try:
+            # IPv6 only when IPv4 does not have it: one question of two, where sshd listens on both.
+            return port in await self._ports(socket.AF_INET) or port in await self._ports(socket.AF_INET6)
+        except Exception as e:  # as listening_ports(): /proc where sock_diag fails
+            log.debug("sock_diag failed, reading /proc/net/tcp: %s", e)
+            self.close()
+            return port in _listening_ports_from_proc()
+
+    async def _ports(self, family: int) -> set[int]:
+        netlink = lean_import("pyroute2.netlink")
+        diag = lean_import("pyroute2.netlink.diag")
+        if self._socket is None:
+            nlsocket = lean_import("pyroute2.netlink.nlsocket")
+            socket_class = type(
+                "DiagSocket", (nlsocket.AsyncNetlinkSocket,), {"marshal_class": diag.MarshalDiag}
+            )
+            self._socket = socket_class(family=netlink.NETLINK_SOCK_DIAG)
+            await self._socket.setup_endpoint()
+        request = diag.inet_diag_req()
+        request["sdiag_family"] = family
+        request["sdiag_protocol"] = socket.IPPROTO_TCP
+        request["idiag_states"] = 1 << diag.SS_LISTEN  # the kernel walks its listening sockets alone
+        flags = netlink.NLM_F_REQUEST | netlink.NLM_F_ROOT | netlink.NLM_F_MATCH
+        return {
+            int(msg["idiag_sport"])
+            async for msg in await self._socket.nlm_request(request, diag.SOCK_DIAG_BY_FAMILY, flags)
+        }
+
+    def close(self) -> None:
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
+
+
 def _listening_ports_from_proc() -> set[int]:
     ports: set[int] = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
     from installer_env.config import Config
     from installer_env.session import Session
+    from installer_env.sshd import ListeningPorts
 
 NAME_PREFIX = b"\0installer-env-status:"
 NAME_LIMIT = 107  # sun_path is 108 bytes, the leading NUL included
@@ -131,7 +132,7 @@ def _read_to_end(sock: socket.socket) -> bytes:
 # --- the server: a source of the session -----------------------------------------------------------
 
 
-async def serve(config: Config, session: Session) -> None:
+async def serve(config: Config, session: Session, ports: ListeningPorts) -> None:
     """Answer `status` from the session's snapshot until cancelled. Another session answering for
     this state directory already (a second console) is left to it."""
     import asyncio
@@ -155,7 +156,7 @@ async def serve(config: Config, session: Session) -> None:
             if _peer_uid(writer.get_extra_info("socket")) != os.geteuid():
                 return  # the password is in the answer: the session's own user alone
             line = await asyncio.wait_for(reader.readline(), TIMEOUT_SECONDS)
-            reply = await _reply(line, config, session)
+            reply = await _reply(line, config, session, ports)
             writer.write(json.dumps(reply, ensure_ascii=True).encode() + b"\n")
             await writer.drain()
         except (TimeoutError, OSError, ValueError) as e:
@@ -168,7 +169,7 @@ async def serve(config: Config, session: Session) -> None:
         await server.serve_forever()
 
 
-async def _reply(line: bytes, config: Config, session: Session) -> dict[str, Any]:
+async def _reply(line: bytes, config: Config, session: Session, ports: ListeningPorts) -> dict[str, Any]:
     import dataclasses
 
     from installer_env import status
@@ -189,7 +190,9 @@ async def _reply(line: bytes, config: Config, session: Session) -> dict[str, Any
         return {"ok": False, "why": str(e)}
     if not _same_settings(theirs, config):
         return {"ok": False, "why": "other settings"}
-    await refresh_sshd(config, session)  # sshd is checked every few seconds: not behind a script's start
+    await refresh_sshd(
+        config, session, ports
+    )  # sshd is checked every few seconds: not behind a script's start
     snap = dataclasses.replace(session.snapshot, rotation_problem=None)  # a login's news, not status's
     facts = request.get("terminal")
     terminal = status.Terminal.from_facts(facts) if isinstance(facts, dict) else None

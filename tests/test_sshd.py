@@ -66,6 +66,28 @@ def test_netlink_and_proc_agree_on_listening_ports(sshd_server: SshServer) -> No
     assert from_netlink == sshd._listening_ports_from_proc()
 
 
+async def test_the_loops_question_agrees_with_the_threads_and_falls_back_to_proc(
+    sshd_server: SshServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ports = sshd.ListeningPorts()
+    try:
+        assert await ports.listens(sshd_server.port)
+        with socket.socket() as unused:
+            unused.bind(("127.0.0.1", 0))  # bound, never listening
+            assert not await ports.listens(unused.getsockname()[1])
+        with socket.create_server(("::1", 0), family=socket.AF_INET6) as v6_only:
+            assert await ports.listens(v6_only.getsockname()[1])  # the IPv6 question, asked second
+
+        def broken(name: str) -> object:
+            raise OSError("no sock_diag here")
+
+        ports.close()
+        monkeypatch.setattr(sshd, "lean_import", broken)
+        assert await ports.listens(sshd_server.port)  # from /proc/net/tcp
+    finally:
+        ports.close()
+
+
 async def test_follower_sees_sshd_stop_and_a_listener_come_back_without_a_full_look(
     make_config: MakeConfig, tmp_path: Path
 ) -> None:
@@ -78,7 +100,10 @@ async def test_follower_sees_sshd_stop_and_a_listener_come_back_without_a_full_l
         session = Session(collect(config, StateStore(config.state_dir)))
         assert session.snapshot.ssh.listening
         # Only the cheap listening check runs on the timer here: the change alone triggers a full look.
-        follower = asyncio.create_task(follow_sshd(config, session, interval=0.1, full_look_every=3600))
+        ports = sshd.ListeningPorts()
+        follower = asyncio.create_task(
+            follow_sshd(config, session, ports, interval=0.1, full_look_every=3600)
+        )
         try:
             server.stop()
             await _until(session, lambda ssh: not ssh.listening)

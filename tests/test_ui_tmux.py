@@ -199,6 +199,32 @@ def test_idle_screen_stays_idle_after_a_round_trip_through_the_shell(
     assert _screen_pid(tmux) == pid
 
 
+def _wake_ups(pid: int) -> int:
+    """How often the process's threads were put on a CPU, all of them (schedstat's third field)."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            total += int((task / "schedstat").read_text().split()[2])
+    return total
+
+
+@pytest.mark.parametrize("tmux", [(100, 37)], indirect=True)
+def test_the_idle_screen_wakes_one_thread_for_each_sshd_check(
+    tmux: Tmux, env: dict[str, str], tmp_path: Path
+) -> None:
+    """Idle, nothing runs but the question whether sshd's port listens, every 5 s, asked on the
+    event loop's thread: a wake-up or two each. Asked through a worker thread and pyroute2's
+    synchronous socket (a private event loop on a thread of its own) it was about eight each."""
+    tmux.start([*COMMAND, "demo", "--state-dir", str(tmp_path / "state")], env)
+    tmux.wait_for("x Quit")
+    pid = _screen_pid(tmux)
+    time.sleep(7)  # start-up settles; the first check opened its socket
+    before = _wake_ups(pid)
+    time.sleep(10.5)  # two checks; the whole look at sshd (every 30 s) is not due
+    woke = _wake_ups(pid) - before
+    assert woke <= 8, f"{woke} wake-ups in 10.5 s idle"
+
+
 @pytest.mark.parametrize("tmux", [(100, 37)], indirect=True)
 def test_a_dbus_that_never_answers_does_not_hold_up_the_first_frame(
     tmux: Tmux, env: dict[str, str], tmp_path: Path

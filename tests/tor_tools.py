@@ -19,7 +19,7 @@ from realssh import free_port
 from stem.control import Controller
 from tornet import TorNetwork
 
-from installer_env import tor
+from installer_env import sshd, tor
 from installer_env.config import Config
 from installer_env.session import Session, collect, follow_password, follow_sshd, supervise
 from installer_env.state import StateStore
@@ -121,7 +121,7 @@ async def following(config: Config, *, with_others: bool = False) -> AsyncIterat
     sources: dict[str, Callable[[], Awaitable[None]]] = {"tor": lambda: tor.follow(config, session)}
     if with_others:
         sources["password"] = lambda: follow_password(store, session)
-        sources["sshd"] = lambda: follow_sshd(config, session, interval=0.1)
+        sources["sshd"] = lambda: follow_sshd(config, session, sshd.ListeningPorts(), interval=0.1)
     tasks = [asyncio.create_task(supervise(name, source)) for name, source in sources.items()]
     try:
         yield session

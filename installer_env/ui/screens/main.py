@@ -30,6 +30,7 @@ class MainScreen(Screen[None]):
         super().__init__()
         self.config = config
         self._shown: Presentation | None = None
+        self._layout: tuple[layout.Layout, bool] | None = None  # and whether the hint shows
 
     def compose(self) -> ComposeResult:
         yield Static(id="title", markup=False)
@@ -74,7 +75,12 @@ class MainScreen(Screen[None]):
         p = self._shown
         fit = p.fit_qr if p is not None and p.scannable else None
         chosen = layout.choose(self.size.width, self.size.height, fit)
-        for kind in layout.Kind:
-            self.set_class(chosen.kind is kind, f"-{kind.value}")
+        hint = chosen.kind is layout.Kind.SMALL and fit is not None
+        if (chosen, hint) == self._layout:
+            return  # a class changed on the screen restyles every widget on it: only when needed
+        if self._layout is None or chosen.kind is not self._layout[0].kind:
+            for kind in layout.Kind:
+                self.set_class(chosen.kind is kind, f"-{kind.value}")
+        self._layout = (chosen, hint)
         self.query_one(QrView).show(chosen.code)
-        self.query_one("#qr-hint").display = chosen.kind is layout.Kind.SMALL and fit is not None
+        self.query_one("#qr-hint").display = hint
