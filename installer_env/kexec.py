@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from installer_env import kexec_network
+if TYPE_CHECKING:
+    from installer_env import kexec_network
 
 # Written by nixos-module/kexec/restore: one "<kind> <path>" line per restored file.
 MANIFEST_FILE = "restored"
@@ -51,4 +53,6 @@ def read(state_dir: Path) -> KexecBoot | None:
         kind, _, path = line.partition(" ")
         if kind in KINDS and path:
             files.append(RestoredFile(kind, path))
+    from installer_env import kexec_network  # only a kexec boot has a network summary to read
+
     return KexecBoot(tuple(files), kexec_network.read_summary(state_dir))

@@ -259,6 +259,8 @@ async def refresh_sshd(
     if listening == current.listening and not full:
         return False
     # A known port skips `sshd -T`; after a failed one, ask again (sshd may since be set up).
-    port = current.port if current.port_known else None
-    session.publish(await asyncio.to_thread(sshd.status, config, port))
+    if current.port_known:
+        session.publish(await asyncio.to_thread(sshd.status, config, current.port, listening))
+    else:
+        session.publish(await asyncio.to_thread(sshd.status, config))
     return True

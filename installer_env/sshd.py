@@ -6,6 +6,7 @@ than found by connecting, so watching the state does not fill sshd's log with ab
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import glob
 import hashlib
@@ -15,7 +16,6 @@ import shutil
 import socket
 import stat
 import subprocess
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -170,60 +170,37 @@ def _failure_detail(result: subprocess.CompletedProcess[str]) -> str:
     return " ".join(result.stderr.split()) or f"exit code {result.returncode}"
 
 
-class _SockDiag:
-    """One pyroute2 sock_diag socket, kept open on a thread of its own.
-
-    Opening a socket costs more than the question itself. pyroute2's synchronous sockets run a
-    private event loop on the thread that uses them, which cannot run on a thread whose own loop
-    is running (the screen's), so every question is handed to this one thread.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._thread: ThreadPoolExecutor | None = None
-        self._pid = 0
-        self._socket: Any = None
-
-    def listening_tcp_ports(self) -> set[int]:
-        with self._lock:
-            if self._thread is None or self._pid != os.getpid():  # a forked child starts its own
-                self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sock-diag")
-                self._pid = os.getpid()
-                self._socket = None
-            thread = self._thread
-        return thread.submit(self._ask).result()
-
-    def _ask(self) -> set[int]:
-        diag = lean_import("pyroute2.netlink.diag")
-
-        if self._socket is None:
-            self._socket = diag.DiagSocket()
-            self._socket.bind()
-        try:
-            # LISTEN only: the kernel walks its listening sockets alone, where /proc/net/tcp walks
-            # the whole connection table (milliseconds on a busy machine).
-            return {
-                int(msg["idiag_sport"])
-                for family in (socket.AF_INET, socket.AF_INET6)
-                for msg in self._socket.get_sock_stats(family=family, states=1 << diag.SS_LISTEN)
-            }
-        except BaseException:
-            self._socket.close()
-            self._socket = None
-            raise
-
-
-_sock_diag = _SockDiag()
-
-
 def listening_ports() -> set[int]:
-    """TCP ports something listens on: asked over netlink (cheap enough to ask every few seconds),
-    read from /proc/net/tcp{,6} where sock_diag is not available."""
+    """TCP ports something listens on, asked once over netlink (sock_diag), else read from
+    /proc/net/tcp{,6}. For a one-off look (`status`, the first snapshot, the whole look every 30 s
+    on a worker thread); the screen's frequent question is `ListeningPorts`, on its event loop."""
     try:
-        return _sock_diag.listening_tcp_ports()
+        return _ask_sock_diag()
     except Exception as e:  # OSError from the kernel, pyroute2's NetlinkError, no pyroute2 at all
         log.debug("sock_diag failed, reading /proc/net/tcp: %s", e)
         return _listening_ports_from_proc()
+
+
+def _ask_sock_diag() -> set[int]:
+    # pyroute2's synchronous socket runs a private event loop, which cannot run on a thread whose
+    # own loop is running: there the question goes to a thread of its own.
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sock-diag") as thread:
+            return thread.submit(_ask_sock_diag).result()
+    diag = lean_import("pyroute2.netlink.diag")
+    with diag.DiagSocket() as sock:
+        sock.bind()
+        # LISTEN only: the kernel walks its listening sockets alone, where /proc/net/tcp walks the
+        # whole connection table (milliseconds on a busy machine).
+        return {
+            int(msg["idiag_sport"])
+            for family in (socket.AF_INET, socket.AF_INET6)
+            for msg in sock.get_sock_stats(family=family, states=1 << diag.SS_LISTEN)
+        }
 
 
 class ListeningPorts:
@@ -296,14 +273,16 @@ def sshd_processes() -> bool:
     return False
 
 
-def status(config: Config, port: int | None = None) -> SshdStatus:
-    """One look at sshd. Pass `port` when it is already known to skip running `sshd -T`."""
+def status(config: Config, port: int | None = None, listening: bool | None = None) -> SshdStatus:
+    """One look at sshd. Pass `port` when it is already known to skip running `sshd -T`, and
+    `listening` when it was just asked."""
     binary = sshd_binary(config)
     port_problem = None
     if port is None:
         port, port_problem = effective_port(config, binary)
     keys, problems = host_keys(config.ssh_host_keys)
-    listening = port in listening_ports()
+    if listening is None:
+        listening = port in listening_ports()
     running = listening or sshd_processes()
     notes = list(problems)
     if binary is None:

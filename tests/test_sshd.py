@@ -61,7 +61,7 @@ def test_status_sees_the_listening_sshd_and_its_port(sshd_server: SshServer, mak
 
 def test_netlink_and_proc_agree_on_listening_ports(sshd_server: SshServer) -> None:
     # Asked of netlink itself: `listening_ports()` falls back to /proc, which would compare /proc with itself.
-    from_netlink = sshd._sock_diag.listening_tcp_ports()
+    from_netlink = sshd._ask_sock_diag()
     assert sshd_server.port in from_netlink
     assert from_netlink == sshd._listening_ports_from_proc()
 

@@ -13,22 +13,55 @@ address survives re-logins and restarts of this tool and of tor.
 - `launch.py`: the tor this tool starts when there is no system tor.
 - `service.py`: the `follow()` session source and the one-shot `status()`.
 
-stem is imported only by control.py, on first use, so importing this package stays cheap.
+stem is imported only by control.py, on first use; and the modules that talk to tor load on the
+first use of their names, so a console with tor off (and `status`) imports the model and the
+address checks alone.
 """
 
-from installer_env.tor.control import (
-    CONTROL_SOCKET,
-    VIRTUAL_PORT,
-    Endpoint,
-    call_with_deadline,
-    choose_endpoint,
-    parse_bootstrap,
-)
-from installer_env.tor.keyfile import KEY_FILE, TOR_DIR, ensure_key, key_path, read_key, tor_dir
-from installer_env.tor.launch import stop_launched
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from installer_env.tor.model import MODE_LAUNCHED, MODE_SYSTEM, TorProblem, TorStatus
 from installer_env.tor.onion import KEY_TYPE, OnionKey, check_onion_address, is_onion_address, onion_address
-from installer_env.tor.service import follow, status
+
+if TYPE_CHECKING:
+    from installer_env.tor.control import (
+        CONTROL_SOCKET,
+        VIRTUAL_PORT,
+        Endpoint,
+        call_with_deadline,
+        choose_endpoint,
+        parse_bootstrap,
+    )
+    from installer_env.tor.keyfile import KEY_FILE, TOR_DIR, ensure_key, key_path, read_key, tor_dir
+    from installer_env.tor.launch import stop_launched
+    from installer_env.tor.service import follow, status
+
+_LAZY = {
+    **dict.fromkeys(
+        (
+            "CONTROL_SOCKET",
+            "VIRTUAL_PORT",
+            "Endpoint",
+            "call_with_deadline",
+            "choose_endpoint",
+            "parse_bootstrap",
+        ),
+        "control",
+    ),
+    **dict.fromkeys(("KEY_FILE", "TOR_DIR", "ensure_key", "key_path", "read_key", "tor_dir"), "keyfile"),
+    "stop_launched": "launch",
+    "follow": "service",
+    "status": "service",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+
 
 __all__ = [
     "CONTROL_SOCKET",
