@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import math
 import secrets
 import subprocess
@@ -11,15 +10,16 @@ from importlib import resources
 from installer_env.errors import PasswordApplyError
 
 SEPARATOR = "-"
+LIST_SIZE = 7776  # 6**5: five dice a word
 
 
-@functools.cache
 def wordlist() -> tuple[str, ...]:
-    """The EFF long diceware list (7776 words) as shipped by the xkcdpass package."""
+    """The EFF long diceware list (7776 words) as shipped by the xkcdpass package. Read for each
+    password, not kept: half a MiB the screen would hold for a key pressed once in a while."""
     text = (resources.files("xkcdpass") / "static" / "eff-long").read_text(encoding="utf-8")
     words = tuple(dict.fromkeys(w.strip() for w in text.splitlines() if w.strip()))
-    if len(words) != 7776:  # a truncated or replaced list would silently weaken every password
-        raise RuntimeError(f"EFF long word list has {len(words)} words, expected 7776")
+    if len(words) != LIST_SIZE:  # a truncated or replaced list would silently weaken every password
+        raise RuntimeError(f"EFF long word list has {len(words)} words, expected {LIST_SIZE}")
     return words
 
 
@@ -29,7 +29,7 @@ def generate(words: int) -> str:
 
 
 def entropy_bits(words: int) -> float:
-    return round(words * math.log2(len(wordlist())), 1)
+    return round(words * math.log2(LIST_SIZE), 1)
 
 
 def apply(user: str, password: str, chpasswd: str = "chpasswd") -> None:
