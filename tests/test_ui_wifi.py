@@ -383,6 +383,32 @@ async def test_hidden_network_by_name_from_the_key_and_from_the_list(
         assert "hidden" in screen_text(app)
 
 
+async def test_keys_typed_ahead_land_in_the_fields_they_were_typed_for(
+    iwd: FakeIwd, system_bus: PrivateBus
+) -> None:
+    """A slow machine reads a fast typist's keys in one go: Tab moves to the passphrase before the
+    keys after it are handed on, so the passphrase never ends up in the name."""
+    iwd.air.append(AccessPoint("attic", "psk", "attic-secret", signal_dbm=-55, hidden=True))
+    app = wifi_app()
+    async with app.run_test(size=SMALL) as pilot:
+        await open_wifi(pilot)
+        await pilot.press("h")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConnectDialog))
+        driver = app._driver
+        assert driver is not None
+        for key in [*"attic", "tab", *"attic-secret", "shift+tab", "end", "down"]:
+            event = events.Key(key, key if len(key) == 1 else None)  # one read of the terminal
+            event.set_sender(app)
+            driver.send_message(event)
+        connect = dialog(app)
+        await wait_for(pilot, lambda: connect.query_one(PassphraseInput).has_focus)
+        await pilot.pause()
+        assert connect.query_one("#wifi-ssid", Input).value == "attic"
+        assert connect.query_one(PassphraseInput).value == "attic-secret"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "Connected to attic." in screen_text(app))
+
+
 async def test_forget_asks_first_then_forgets(iwd: FakeIwd, system_bus: PrivateBus) -> None:
     iwd.add_known(iwd.air[0], PASS)  # "home" was connected before
     app = wifi_app()

@@ -49,6 +49,11 @@ class ConnectDialog(ModalScreen[str | None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", key_display="Esc"),
         Binding("f2,ctrl+t", "toggle_shown", "Show/hide", key_display="F2", priority=True),
+        # Priority, as in the wired form: the field changes the moment the key is read, so a
+        # passphrase typed ahead of a slow machine (read in one go with the name) goes where it was
+        # meant, not into the name field.
+        Binding("tab,down", "app.focus_next", "Next field", show=False, priority=True),
+        Binding("shift+tab,up", "app.focus_previous", "Previous field", show=False, priority=True),
     ]
 
     def __init__(self, client: IwdClient, network: WifiNetwork | None, device: str | None) -> None:
