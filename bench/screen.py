@@ -299,6 +299,11 @@ def answering_session(tmp: Path, env: dict[str, str]) -> Iterator[None]:
         session.wait()
 
 
+def row(name: str, value: float, reference: float, unit: str) -> tuple[str, str, str]:
+    """A table row: what, the two absolute figures, and their ratio."""
+    return name, f"{value:.3f} {unit} / {reference:.3f} {unit}", ratio(value, reference)
+
+
 def ratio(value: float, reference: float) -> str:
     return f"{value / reference:.2f}x" if reference > 0 else "n/a"
 
@@ -330,7 +335,16 @@ def main() -> int:
         print(f"reference one-shot `ip -j addr` script: {summary(ip.wall, 's')}, CPU {ip.cpu_s:.3f} s")
 
         status_argv = [str(ROOT / ".venv/bin/installer-env"), "status", "--state-dir", str(tmp / "state")]
-        collected = one_shot([*status_argv, "--collect"], env, args.runs)  # no session to ask
+        # No session to ask; an older tree has no --collect (its status always collects).
+        collect_flag = (
+            ["--collect"]
+            if subprocess.run(
+                [*status_argv, "--collect"], env=env, capture_output=True, check=False
+            ).returncode
+            == 0
+            else []
+        )
+        collected = one_shot([*status_argv, *collect_flag], env, args.runs)
         with answering_session(tmp, env):  # as on an installer: a console runs the screen or plain view
             status = one_shot(status_argv, env, args.runs)
         startup = first_frame(screen_argv(tmp), env, QR_GLYPHS, args.runs)
@@ -344,56 +358,36 @@ def main() -> int:
         floor_s = statistics.median(floor.frame) if floor.frame else float("nan")
         floor_cpu = statistics.median(floor.frame_cpu) if floor.frame else float("nan")
         rows = [
-            (
-                "exec to first frame with the QR code / import textual.app",
-                f"{frame_s:.3f} s / {textual.wall_s:.3f} s",
-                ratio(frame_s, textual.wall_s),
-            ),
-            (
+            row("exec to first frame with the QR code / import textual.app", frame_s, textual.wall_s, "s"),
+            row(
                 "Textual's floor: the smallest such app's first frame / import textual.app",
-                f"{floor_s:.3f} s / {textual.wall_s:.3f} s",
-                ratio(floor_s, textual.wall_s),
+                floor_s,
+                textual.wall_s,
+                "s",
             ),
-            (
-                "the same in CPU time (user+system, by the first frame)",
-                f"{frame_cpu:.3f} s / {textual.cpu_s:.3f} s",
-                ratio(frame_cpu, textual.cpu_s),
-            ),
-            (
-                "Textual's floor in CPU time",
-                f"{floor_cpu:.3f} s / {textual.cpu_s:.3f} s",
-                ratio(floor_cpu, textual.cpu_s),
-            ),
-            (
-                "exec to the password on the console (TERM=linux) / first frame",
-                f"{password_s:.3f} s / {frame_s:.3f} s",
-                ratio(password_s, frame_s),
-            ),
-            (
-                "exec to the ssh lines on the console (TERM=linux) / first frame",
-                f"{logins_s:.3f} s / {frame_s:.3f} s",
-                ratio(logins_s, frame_s),
-            ),
-            (
+            row("the same in CPU time (user+system, by the first frame)", frame_cpu, textual.cpu_s, "s"),
+            row("Textual's floor in CPU time", floor_cpu, textual.cpu_s, "s"),
+            row("exec to the password on the console (TERM=linux) / first frame", password_s, frame_s, "s"),
+            row("exec to the ssh lines on the console (TERM=linux) / first frame", logins_s, frame_s, "s"),
+            row(
                 "`installer-env status` (tor, Wi-Fi off), a console's session answers / one-shot ip -j addr",
-                f"{status.wall_s:.3f} s / {ip.wall_s:.3f} s",
-                ratio(status.wall_s, ip.wall_s),
+                status.wall_s,
+                ip.wall_s,
+                "s",
             ),
-            (
+            row(
                 "the same in CPU time (user+system; the session's share not counted)",
-                f"{status.cpu_s:.3f} s / {ip.cpu_s:.3f} s",
-                ratio(status.cpu_s, ip.cpu_s),
+                status.cpu_s,
+                ip.cpu_s,
+                "s",
             ),
-            (
+            row(
                 "`installer-env status --collect` (no session: looks everything up) / one-shot ip -j addr",
-                f"{collected.wall_s:.3f} s / {ip.wall_s:.3f} s",
-                ratio(collected.wall_s, ip.wall_s),
+                collected.wall_s,
+                ip.wall_s,
+                "s",
             ),
-            (
-                "the same in CPU time",
-                f"{collected.cpu_s:.3f} s / {ip.cpu_s:.3f} s",
-                ratio(collected.cpu_s, ip.cpu_s),
-            ),
+            row("the same in CPU time", collected.cpu_s, ip.cpu_s, "s"),
         ]
         if not args.startup_only:
             rss, cpu, on_cpu = idle(screen_argv(tmp), env, QR_GLYPHS, args.idle_seconds)
