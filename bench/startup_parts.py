@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import resource
+import signal
 import statistics
 import sys
 import tempfile
@@ -107,6 +108,10 @@ def main() -> int:
             try:
                 proc.read_until(QR_GLYPHS, 20)
                 proc.drain(4)
+                proc.proc.send_signal(signal.SIGTERM)  # the screen leaves as `x` does: the notes get written
+                deadline = time.monotonic() + 10
+                while proc.proc.poll() is None and time.monotonic() < deadline:
+                    proc.drain(0.1)
             finally:
                 proc.close()
             deadline = time.monotonic() + 5
