@@ -62,6 +62,7 @@ buildPythonApplication {
   pythonImportsCheck = [
     "installer_env"
     "installer_env.cli"
+    "installer_env.commands" # the core: cli.py imports it only after reading its arguments
   ];
 
   meta = {
