@@ -143,13 +143,15 @@ async def serve(config: Config, session: Session, ports: ListeningPorts) -> None
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
     try:
         listener.bind(socket_name(str(config.state_dir)))
+        listener.listen(16)
     except OSError as e:
+        # Not answering is no failure: `status` then looks itself. Not retried, not a crash loop.
         listener.close()
-        if e.errno != errno.EADDRINUSE:
-            raise
-        log.debug("another session answers status for %s", config.state_dir)
+        if e.errno == errno.EADDRINUSE:
+            log.debug("another session answers status for %s", config.state_dir)
+        else:
+            log.warning("status is not answered by this session: %s", e)
         return
-    listener.listen(16)
 
     async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:

@@ -26,7 +26,7 @@ def test_pyroute2_submodules_load_without_the_package_init_and_work() -> None:
         "import json, sys\n"
         "from installer_env import network, sshd\n"
         "snap = network.read()\n"
-        "ports = sshd._sock_diag.listening_tcp_ports()\n"
+        "ports = sshd._ask_sock_diag()\n"
         "print(json.dumps({'problem': snap.problem,\n"
         "  'lo': any(i.name == 'lo' for i in snap.interfaces),\n"
         "  'init_ran': 'IPRoute' in vars(sys.modules['pyroute2']),\n"

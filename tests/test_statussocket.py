@@ -3,6 +3,7 @@ little more than Python's start-up; and never from, or to, a process of another 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -17,8 +18,11 @@ from pathlib import Path
 
 import pytest
 from cli_runner import run_cli, started_cli
+from conftest import MakeConfig
 
-from installer_env import statussocket
+from installer_env import sshd, statussocket
+from installer_env.session import Session, collect
+from installer_env.state import StateStore
 
 NOBODY = 65534
 
@@ -253,3 +257,13 @@ def test_terminal_facts(environ: dict[str, str], tty: bool, expected: tuple[int,
     else:
         assert facts is not None
         assert (facts["columns"], facts["rows"], facts["encoding"]) == (*expected, "utf-8")
+
+
+async def test_a_session_that_cannot_listen_goes_on_without_answering(
+    make_config: MakeConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = make_config()
+    session = Session(collect(config, StateStore(config.state_dir)))
+    monkeypatch.setattr(statussocket, "socket_name", lambda state_dir: b"\0" + b"x" * 200)  # too long
+    async with asyncio.timeout(5):
+        await statussocket.serve(config, session, sshd.ListeningPorts())  # returns; no crash to restart
