@@ -161,8 +161,8 @@ async def serve(config: Config, session: Session, ports: ListeningPorts) -> None
             reply = await _reply(line, config, session, ports)
             writer.write(json.dumps(reply, ensure_ascii=True).encode() + b"\n")
             await writer.drain()
-        except (TimeoutError, OSError, ValueError) as e:
-            log.debug("status request not answered: %s", e)
+        except Exception as e:  # whatever a request holds, the session goes on
+            log.debug("status request not answered: %r", e)
         finally:
             writer.close()
 

@@ -267,3 +267,26 @@ async def test_a_session_that_cannot_listen_goes_on_without_answering(
     monkeypatch.setattr(statussocket, "socket_name", lambda state_dir: b"\0" + b"x" * 200)  # too long
     async with asyncio.timeout(5):
         await statussocket.serve(config, session, sshd.ListeningPorts())  # returns; no crash to restart
+
+
+def test_garbled_requests_leave_the_session_answering(env: dict[str, str], session: str) -> None:
+    settings = {k: v for k, v in env.items() if k.startswith("INSTALLER_ENV_")}
+    requests = [
+        b"\xff\xfe not json\n",
+        b"[]\n",
+        b'{"protocol": 99}\n',
+        json.dumps({"protocol": 1, "settings": {"INSTALLER_ENV_X": 1}}).encode() + b"\n",
+        json.dumps({"protocol": 1, "settings": settings, "terminal": {"columns": "wide"}}).encode() + b"\n",
+        json.dumps({"protocol": 1, "settings": settings, "state_dir": 7, "json": "yes"}).encode() + b"\n",
+        b"x" * (statussocket.REQUEST_LIMIT + 10),  # no end of line within the limit
+    ]
+    for request in requests:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(10)
+            sock.connect(statussocket.socket_name(session))
+            with suppress(OSError):
+                sock.sendall(request)
+                sock.shutdown(socket.SHUT_WR)
+                reply = statussocket._read_to_end(sock)
+                assert b'"ok": true' not in reply or b'"output"' in reply, reply
+    assert statussocket.ask(session, True, env) is not None
