@@ -473,6 +473,31 @@ async def test_follow_keeps_the_snapshot_current(
             await task
 
 
+async def test_a_bus_that_is_not_there_is_asked_less_and_less_often(
+    tmp_path: Path, make_config: MakeConfig
+) -> None:
+    config = make_config()
+    session = Session(collect(config, StateStore(config.state_dir)))
+    attempts = 0
+
+    def make() -> IwdClient:
+        nonlocal attempts
+        attempts += 1
+        return IwdClient(f"unix:path={tmp_path / 'no-bus'}")
+
+    task = asyncio.create_task(follow(session, make, retry=0.05, retry_max=0.4))
+    try:
+        await asyncio.sleep(2.0)
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert session.snapshot.wifi is not None
+    assert session.snapshot.wifi.problem_kind is WifiErrorKind.NO_BUS
+    # 0.05, 0.1, 0.2, then every 0.4 s: about 7 attempts in 2 s; every 0.05 s it was about 40.
+    assert 3 <= attempts <= 12, attempts
+
+
 async def test_network_of_a_second_adapter_connects_on_that_adapter(iwd: FakeIwd, client: IwdClient) -> None:
     iwd.add_adapter("wlx001122")
     st = await client.scan(device="wlx001122")

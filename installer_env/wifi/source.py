@@ -7,6 +7,7 @@ import concurrent.futures
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from installer_env.backoff import Backoff
 from installer_env.wifi.client import IwdClient
 from installer_env.wifi.errors import MSG_IWD_TIMEOUT
 from installer_env.wifi.model import WifiError, WifiErrorKind, WifiStatus
@@ -38,11 +39,19 @@ def read_status(bus_address: str | None = None, timeout: float = 3.0) -> WifiSta
         return pool.submit(asyncio.run, once()).result()
 
 
-async def follow(session: Session, make: Callable[[], IwdClient] = IwdClient, retry: float = 5.0) -> None:
+async def follow(
+    session: Session, make: Callable[[], IwdClient] = IwdClient, retry: float = 5.0, retry_max: float = 60.0
+) -> None:
     """Keep `Snapshot.wifi` current; iwd restarting is followed live, a lost bus is retried.
-    The only watcher of iwd: every view, the Wi-Fi screen included, reads what it publishes."""
+    The only watcher of iwd: every view, the Wi-Fi screen included, reads what it publishes.
+
+    Only a bus that cannot be reached is retried (iwd coming and going is watched on the bus):
+    after `retry` seconds, then twice as long each time up to `retry_max`, so a machine without a
+    system bus is not asked every few seconds for as long as the screen runs."""
+    backoff = Backoff(first=retry, maximum=max(retry, retry_max))
     while True:
         client = make()
+        backoff.started()
         try:
             async for status in client.watch():
                 session.publish(status)
@@ -50,4 +59,4 @@ async def follow(session: Session, make: Callable[[], IwdClient] = IwdClient, re
             session.publish(WifiStatus.unavailable(e))
         finally:
             await client.close()
-        await asyncio.sleep(retry)
+        await backoff.wait()
