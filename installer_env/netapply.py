@@ -490,19 +490,24 @@ def _default_routes(ipr: Any, index: int, family: int) -> list[Any]:
     ]
 
 
+def _delete_default(ipr: Any, index: int, family: int, route: Any) -> None:
+    """Remove one default route of `_default_routes`; one already gone is no error."""
+    with contextlib.suppress(Exception):
+        ipr.route(
+            "del",
+            family=family,
+            dst_len=0,
+            oif=index,
+            gateway=route.get_attr("RTA_GATEWAY"),
+            priority=route.get_attr("RTA_PRIORITY"),
+            proto=route.get("proto"),
+        )
+
+
 def _add_default(ipr: Any, index: int, gateway: IPAddress, onlink: bool) -> None:
     family = AF_INET if gateway.version == 4 else AF_INET6
     for route in _default_routes(ipr, index, family):
-        with contextlib.suppress(Exception):
-            ipr.route(
-                "del",
-                family=family,
-                dst_len=0,
-                oif=index,
-                gateway=route.get_attr("RTA_GATEWAY"),
-                priority=route.get_attr("RTA_PRIORITY"),
-                proto=route.get("proto"),
-            )
+        _delete_default(ipr, index, family, route)
     dst = "0.0.0.0/0" if family == AF_INET else "::/0"
     ipr.route(
         "replace",
@@ -597,15 +602,7 @@ def apply_dhcp(interface: str, env: Environment) -> Outcome:
                 family = AF_INET if ":" not in gateway else AF_INET6
                 for route in _default_routes(ipr, index, family):
                     if route.get_attr("RTA_GATEWAY") == gateway and route.get("proto") == RTPROT_STATIC:
-                        with contextlib.suppress(Exception):
-                            ipr.route(
-                                "del",
-                                family=family,
-                                dst_len=0,
-                                oif=index,
-                                gateway=gateway,
-                                proto=RTPROT_STATIC,
-                            )
+                        _delete_default(ipr, index, family, route)
     except NetworkConfigError:
         raise
     except Exception as e:

@@ -26,6 +26,7 @@ from installer_env.network import Interface, NetworkSnapshot, why_not_offered
 from installer_env.textsafe import literal
 from installer_env.ui.screens.confirm import ConfirmDialog
 from installer_env.ui.screens.network_form import StaticForm
+from installer_env.ui.widgets.status_line import show_status
 
 if TYPE_CHECKING:
     from installer_env.netapply import Environment
@@ -200,11 +201,7 @@ class NetworkScreen(Screen[None]):
 
     def _show_activity(self) -> None:
         text, kind = self._activity
-        line = self.query_one("#net-activity", Static)
-        line.update(Text(text, end=""))
-        for name in ("busy", "error", "ok"):
-            line.set_class(kind == name, f"-{name}")
-        line.display = bool(text)
+        show_status(self.query_one("#net-activity", Static), text, kind)
 
     # ------------------------------------------------------------------ keys
 
@@ -216,12 +213,16 @@ class NetworkScreen(Screen[None]):
     def action_back(self) -> None:
         self.app.pop_screen()
 
-    def action_static(self) -> None:
-        interface = self.interface
-        if interface is None:
-            return
-        if self.busy:
+    def _interface_to_change(self) -> Interface | None:
+        """The interface a key acts on, or None (with why) while there is none or a change runs."""
+        if self.interface is not None and self.busy:
             self.say(f"Wait: still {self.busy}.", "error")
+            return None
+        return self.interface
+
+    def action_static(self) -> None:
+        interface = self._interface_to_change()
+        if interface is None:
             return
         self.app.push_screen(StaticForm(interface, self.environment), self._applied)
 
@@ -231,11 +232,8 @@ class NetworkScreen(Screen[None]):
         self._show_details()
 
     def action_dhcp(self) -> None:
-        interface = self.interface
+        interface = self._interface_to_change()
         if interface is None:
-            return
-        if self.busy:
-            self.say(f"Wait: still {self.busy}.", "error")
             return
         snap = self._snapshot().network
         lost = netapply.lost_on_dhcp(snap, interface.name) if snap else ()

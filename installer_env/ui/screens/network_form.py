@@ -22,6 +22,7 @@ from installer_env.errors import NetworkConfigError
 from installer_env.netconfig import InvalidConfig, StaticFields, check_static
 from installer_env.textsafe import literal
 from installer_env.ui.screens.confirm import ConfirmDialog
+from installer_env.ui.widgets.status_line import show_status
 
 if TYPE_CHECKING:
     from installer_env.netapply import Environment
@@ -137,11 +138,7 @@ class StaticForm(ModalScreen[str | None]):
             self._say("Not applied: see under the fields.", "error")
 
     def _say(self, text: str, kind: str) -> None:
-        status = self.query_one("#net-form-status", Static)
-        status.update(Text(text, end=""))
-        status.display = bool(text)
-        for name in ("busy", "error"):
-            status.set_class(kind == name, f"-{name}")
+        show_status(self.query_one("#net-form-status", Static), text, kind)
 
     def fields(self) -> StaticFields:
         values = {name: self.query_one(f"#net-{name}", Input).value for name, _l, _p in FORM}

@@ -26,6 +26,7 @@ from installer_env.session import Snapshot
 from installer_env.textsafe import literal
 from installer_env.ui.screens.wifi_connect import ConfirmDialog, ConnectDialog, failure_words
 from installer_env.ui.widgets.footer import KeyFooter
+from installer_env.ui.widgets.status_line import show_status
 from installer_env.ui.widgets.wifi_lists import (
     HIDDEN_OPTION,
     KNOWN_FIXED,
@@ -235,11 +236,7 @@ class WifiScreen(Screen[None]):
         device = self.device
         if self.busy is None and kind != "busy" and device is not None and device.scanning:
             text, kind = "Scanning...", "busy"  # iwd's own periodic scan
-        line = self.query_one("#wifi-activity", Static)
-        line.update(Text(text, end=""))
-        for name in ("busy", "error", "ok"):
-            line.set_class(kind == name, f"-{name}")
-        line.display = bool(text)
+        show_status(self.query_one("#wifi-activity", Static), text, kind)
 
     # ------------------------------------------------------------------ the keys
 

@@ -22,6 +22,7 @@ from textual.worker import Worker, WorkerState
 from installer_env.textsafe import literal
 from installer_env.ui.screens.confirm import ConfirmDialog
 from installer_env.ui.widgets.passphrase import NO_CONTROL, PassphraseInput
+from installer_env.ui.widgets.status_line import show_status
 from installer_env.ui.widgets.wifi_lists import signal_bars
 from installer_env.wifi.checks import MAX_SSID_BYTES, check_passphrase, check_ssid
 from installer_env.wifi.model import WifiError, WifiErrorKind
@@ -117,11 +118,7 @@ class ConnectDialog(ModalScreen[str | None]):
 
     def _say(self, text: str, kind: str) -> None:
         """One status line: progress ("busy"), an error ("error"), or nothing."""
-        status = self.query_one("#wifi-dialog-status", Static)
-        status.update(Text(text, end=""))
-        status.display = bool(text)
-        for name in ("busy", "error"):
-            status.set_class(kind == name, f"-{name}")
+        show_status(self.query_one("#wifi-dialog-status", Static), text, kind)
 
     def action_toggle_shown(self) -> None:
         self.query_one(PassphraseInput).toggle_shown()
