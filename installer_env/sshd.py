@@ -182,25 +182,22 @@ def listening_ports() -> set[int]:
 
 
 def _ask_sock_diag() -> set[int]:
-    # pyroute2's synchronous socket runs a private event loop, which cannot run on a thread whose
-    # own loop is running: there the question goes to a thread of its own.
+    """The same question as `ListeningPorts`, once, on an event loop of its own (a thread of its
+    own where this thread already runs one)."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        pass
-    else:
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sock-diag") as thread:
-            return thread.submit(_ask_sock_diag).result()
-    diag = lean_import("pyroute2.netlink.diag")
-    with diag.DiagSocket() as sock:
-        sock.bind()
-        # LISTEN only: the kernel walks its listening sockets alone, where /proc/net/tcp walks the
-        # whole connection table (milliseconds on a busy machine).
-        return {
-            int(msg["idiag_sport"])
-            for family in (socket.AF_INET, socket.AF_INET6)
-            for msg in sock.get_sock_stats(family=family, states=1 << diag.SS_LISTEN)
-        }
+        return asyncio.run(_ask_once())
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sock-diag") as thread:
+        return thread.submit(_ask_sock_diag).result()
+
+
+async def _ask_once() -> set[int]:
+    ports = ListeningPorts()
+    try:
+        return await ports.ports(socket.AF_INET) | await ports.ports(socket.AF_INET6)
+    finally:
+        ports.close()
 
 
 class ListeningPorts:
@@ -214,13 +211,14 @@ class ListeningPorts:
     async def listens(self, port: int) -> bool:
         try:
             # IPv6 only when IPv4 does not have it: one question of two, where sshd listens on both.
-            return port in await self._ports(socket.AF_INET) or port in await self._ports(socket.AF_INET6)
+            return port in await self.ports(socket.AF_INET) or port in await self.ports(socket.AF_INET6)
         except Exception as e:  # as listening_ports(): /proc where sock_diag fails
             log.debug("sock_diag failed, reading /proc/net/tcp: %s", e)
             self.close()
             return port in _listening_ports_from_proc()
 
-    async def _ports(self, family: int) -> set[int]:
+    async def ports(self, family: int) -> set[int]:
+        """The TCP ports listening for one address family. Raises where sock_diag fails."""
         netlink = lean_import("pyroute2.netlink")
         diag = lean_import("pyroute2.netlink.diag")
         if self._socket is None:
@@ -233,7 +231,9 @@ class ListeningPorts:
         request = diag.inet_diag_req()
         request["sdiag_family"] = family
         request["sdiag_protocol"] = socket.IPPROTO_TCP
-        request["idiag_states"] = 1 << diag.SS_LISTEN  # the kernel walks its listening sockets alone
+        # LISTEN only: the kernel walks its listening sockets alone, where /proc/net/tcp walks the
+        # whole connection table (milliseconds on a busy machine).
+        request["idiag_states"] = 1 << diag.SS_LISTEN
         flags = netlink.NLM_F_REQUEST | netlink.NLM_F_ROOT | netlink.NLM_F_MATCH
         return {
             int(msg["idiag_sport"])
