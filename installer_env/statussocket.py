@@ -173,6 +173,7 @@ async def serve(config: Config, session: Session, ports: ListeningPorts) -> None
 
 async def _reply(line: bytes, config: Config, session: Session, ports: ListeningPorts) -> dict[str, Any]:
     import dataclasses
+    from pathlib import Path
 
     from installer_env import status
     from installer_env.config import load_config
@@ -186,8 +187,10 @@ async def _reply(line: bytes, config: Config, session: Session, ports: Listening
     if not isinstance(settings, dict) or not all(isinstance(v, str) for v in settings.values()):
         return {"ok": False, "why": "unknown request"}
     try:  # the settings `status` would have read itself: this session's, or it looks itself
-        overrides = {"state_dir": request["state_dir"]} if isinstance(request.get("state_dir"), str) else {}
-        theirs = load_config(env=settings, overrides=_typed(overrides))
+        given = request.get("state_dir")  # --state-dir, made absolute by `ask`
+        theirs = load_config(
+            env=settings, overrides={"state_dir": Path(given)} if isinstance(given, str) else {}
+        )
     except InstallerEnvError as e:
         return {"ok": False, "why": str(e)}
     if not _same_settings(theirs, config):
@@ -199,12 +202,6 @@ async def _reply(line: bytes, config: Config, session: Session, ports: Listening
     facts = request.get("terminal")
     terminal = status.Terminal.from_facts(facts) if isinstance(facts, dict) else None
     return {"ok": True, "output": status.output(snap, config, bool(request.get("json")), terminal)}
-
-
-def _typed(overrides: dict[str, Any]) -> dict[str, Any]:
-    from pathlib import Path
-
-    return {k: Path(v) for k, v in overrides.items()}
 
 
 def _same_settings(a: Config, b: Config) -> bool:
