@@ -1,11 +1,11 @@
 """Which view a console gets (the screen, plain text, or one print), and the way back to the shell.
 
 The screen is the only path that imports textual, and it imports it while the first snapshot is
-collected on another thread (`sshd -T` and friends), so the QR code is on screen as soon as
-possible. On the Linux VT, where that can take many seconds, the password is written first as
-plain text, then the ssh logins once the snapshot has the addresses; the first frame paints over
-them. Whatever happens to the screen, the user lands at the shell with a line saying how to come
-back.
+collected by a child process (netlink, `sshd -T` and friends), so the QR code is on screen as soon
+as possible: importing is CPU work, and a thread of this process would take turns with it. On the
+Linux VT, where that can take many seconds, the password is written first as plain text, then the
+ssh logins once the snapshot has the addresses; the first frame paints over them. Whatever happens
+to the screen, the user lands at the shell with a line saying how to come back.
 """
 
 from __future__ import annotations
@@ -15,11 +15,13 @@ import contextlib
 import dataclasses
 import enum
 import os
+import pickle
 import sys
+import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, TypeVar
 
 from installer_env import plain, presentation, status
 from installer_env.config import Config
@@ -37,6 +39,9 @@ HOME = "\x1b[H"
 CLEAR_BELOW = "\x1b[J"
 CLEAR_LINE = "\x1b[K"
 SHOW_CURSOR = "\x1b[?25h"
+
+
+T = TypeVar("T")
 
 
 class View(enum.StrEnum):
@@ -143,13 +148,59 @@ def early_text(snap: Snapshot) -> str:
     return HOME + text + CLEAR_BELOW + "\nStarting the installer screen...\n"
 
 
+def in_child(work: Callable[[], T]) -> Callable[[], T]:
+    """`work()` started in a forked child now; the function returned waits for its result.
+
+    The child runs beside this process on another CPU, where a thread would share one interpreter
+    lock with the UI thread's imports. The result comes back pickled through a pipe. The child
+    forks only while this process has no other thread (a fork copies no thread, and a lock one
+    held would stay locked in the child); otherwise, or if the child dies without an answer, the
+    work runs here, when the result is asked for. An exception in the child is raised here.
+    """
+    if threading.active_count() > 1:
+        return work
+    read_end, write_end = os.pipe()
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(read_end)
+        os.close(write_end)
+        return work
+    if pid == 0:  # the child: never returns, never runs the parent's exit handlers
+        try:
+            os.close(read_end)
+            try:
+                answer: tuple[bool, object] = (True, work())
+            except Exception as e:
+                answer = (False, e)
+            with os.fdopen(write_end, "wb") as pipe:
+                pipe.write(pickle.dumps(answer))
+        finally:
+            os._exit(0)
+    os.close(write_end)
+
+    def result() -> T:
+        with os.fdopen(read_end, "rb") as pipe:
+            data = pipe.read()
+        os.waitpid(pid, 0)
+        try:
+            ok, value = pickle.loads(data)  # noqa: S301 (from our own child, through a pipe only it had)
+        except Exception:  # no answer (killed, out of memory) or one that does not unpickle
+            return work()
+        if not ok:
+            raise value
+        return value  # type: ignore[no-any-return]
+
+    return result
+
+
 def _screen(
     config: Config, store: StateStore, first_snapshot: Callable[[], Snapshot], rotation_problem: str | None
 ) -> int:
     early = early_text_wanted(os.environ)
 
-    def first_snapshot_shown() -> Snapshot:
-        snap = first_snapshot()
+    def first_snapshot_shown(snapshot: Callable[[], Snapshot]) -> Snapshot:
+        snap = snapshot()
         if early:  # written before the app exists: the app waits for this snapshot
             sys.stdout.write(early_text(snap))
             sys.stdout.flush()
@@ -159,10 +210,13 @@ def _screen(
         if early:
             sys.stdout.write(early_password(config, store, rotation_problem))
             sys.stdout.flush()
+        sys.stdout.flush()  # nothing buffered is copied into the child
+        sys.stderr.flush()
+        snapshot = in_child(first_snapshot)
         with ThreadPoolExecutor(max_workers=1) as pool:
-            # Textual is imported meanwhile: on a slow machine reading the modules is much of
-            # either's time, and the two threads' reads overlap.
-            first = pool.submit(first_snapshot_shown)
+            # This thread waits for the child (without the interpreter lock) and writes the early
+            # text as soon as it answers, while the UI thread imports textual.
+            first = pool.submit(first_snapshot_shown, snapshot)
             from installer_env.ui.app import InstallerApp
 
             session = Session(first.result())

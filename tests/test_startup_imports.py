@@ -2,9 +2,9 @@
 the thread that draws it.
 
 dbus-fast (the Wi-Fi helper) and stem (tor) load when their feature is used, so a console with
-them off never pays for them. pyroute2 (netlink) is needed for the first frame's addresses, but is
-imported by the first snapshot's thread while the UI thread imports textual; asyncinotify loads
-when the sources start, after the first frame.
+them off never pays for them. pyroute2 (netlink) is needed for the first frame's addresses, but
+the first snapshot is collected by a child process while this one imports textual; asyncinotify
+and this process's own pyroute2 load when the sources start, after the first frame.
 """
 
 from __future__ import annotations
@@ -13,50 +13,31 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 NOT_ON_THE_SCREEN_PATH = ("dbus_fast", "stem", "pyroute2", "asyncinotify")
 
-# The UI thread's imports (what `installer-env` runs before the screen's first frame), then the
-# first snapshot collected on a thread of its own, as `console.show` does; an audit hook notes the
-# thread that imports each package first.
+# `installer-env demo` as a console runs it, up to the moment the screen would start: the app's
+# `run` notes what the process has loaded by then and what the first snapshot holds.
 FIRST_SNAPSHOT_PROBE = """
-import json, sys, threading
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
+import json, sys
+from installer_env import cli, console
+import installer_env.ui.app as ui_app
 
-importers = {}
+seen = {}
 
-def note(event, args):
-    # By top-level name: pyroute2's own package is registered without an import (see leanimport).
-    if event == "import" and args[0].split(".")[0] in ("pyroute2", "asyncinotify", "textual"):
-        importers.setdefault(args[0].split(".")[0], threading.current_thread().name)
+def run(self, *args, **kwargs):
+    seen["loaded"] = sorted({m.split(".")[0] for m in sys.modules})
+    seen["network_problem"] = self.session.snapshot.network.problem
+    seen["interfaces"] = len(self.session.snapshot.network.interfaces)
 
-sys.addaudithook(note)
-import installer_env.cli, installer_env.console, installer_env.ui.app
-from installer_env.config import Config
-from installer_env.session import collect
-from installer_env.state import StateStore
-
-tmp = Path(sys.argv[1])
-config = Config(
-    state_dir=tmp / "state",
-    os_release=tmp / "no-os-release",
-    ssh_host_keys=str(tmp / "no-keys" / "*.pub"),
-    tor_enabled=False,
-    wifi_enabled=False,
-)
-before = sorted({m.split(".")[0] for m in sys.modules})
-with ThreadPoolExecutor(max_workers=1, thread_name_prefix="first-snapshot") as pool:
-    snapshot = pool.submit(collect, config, StateStore(config.state_dir)).result()
-print(json.dumps({
-    "before": before,
-    "importers": importers,
-    "main": threading.main_thread().name,
-    "network_problem": snapshot.network.problem,
-    "interfaces": len(snapshot.network.interfaces),
-}))
+ui_app.InstallerApp.run = run
+console.choose = lambda *args, **kwargs: console.View.SCREEN  # as on a console, without one
+sys.argv = ["installer-env", "demo", "--state-dir", sys.argv[1]]
+cli.main()
+print(json.dumps(seen))
 """
 
 
@@ -75,23 +56,23 @@ def test_the_screen_path_loads_no_dbus_stem_pyroute2_or_asyncinotify() -> None:
     assert loaded.isdisjoint(NOT_ON_THE_SCREEN_PATH), sorted(loaded.intersection(NOT_ON_THE_SCREEN_PATH))
 
 
-def test_pyroute2_is_imported_by_the_first_snapshot_not_by_the_ui_thread(tmp_path: Path) -> None:
+def test_the_first_snapshot_is_collected_by_a_child_process(tmp_path: Path) -> None:
+    """Its addresses come through pyroute2, which this process has not loaded when the app starts:
+    the child loaded it, on a CPU of its own."""
     result = subprocess.run(
-        [sys.executable, "-c", FIRST_SNAPSHOT_PROBE, str(tmp_path)],
+        [sys.executable, "-c", FIRST_SNAPSHOT_PROBE, str(tmp_path / "state")],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    seen = json.loads(result.stdout)
-    assert seen["importers"]["textual"] == seen["main"]  # the hook sees the UI thread's imports
-    assert "pyroute2" not in seen["before"]
-    # The first snapshot read the addresses through pyroute2, on a thread other than the UI's.
+    seen = json.loads(result.stdout.splitlines()[-1])
+    assert "textual" in seen["loaded"]  # the probe got as far as the screen
     assert seen["network_problem"] is None
     assert seen["interfaces"] >= 1  # lo at least
-    assert seen["importers"]["pyroute2"] != seen["main"], seen["importers"]
-    assert "asyncinotify" not in seen["importers"]  # the state directory is watched once sources start
+    assert "pyroute2" not in seen["loaded"]
+    assert "asyncinotify" not in seen["loaded"]  # the state directory is watched once sources start
 
 
 def test_the_wired_network_screen_and_what_applies_addresses_load_on_its_first_visit() -> None:
@@ -158,3 +139,68 @@ def test_netlink_loads_the_link_and_address_messages_of_pyroute2_not_its_whole_r
     unwanted.add("pyroute2.iproute.linux")
     assert loaded.isdisjoint(unwanted), sorted(loaded & unwanted)
     assert len(loaded) <= 45, len(loaded)  # 37 now; the whole rtnetlink socket is 143
+
+
+# ---------------------------------------------------------------- console.in_child
+# Each in a fresh interpreter: in_child forks only a process with no other thread, which the test
+# runner, after other tests, may not be.
+
+
+def _in_fresh_interpreter(code: str) -> Any:
+    probe = f"import json, os, signal, threading\nfrom installer_env.console import in_child\n{code}"
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_in_child_runs_the_work_in_another_process_and_returns_its_result() -> None:
+    here, pid, value, reaped = _in_fresh_interpreter(
+        "pid, value = in_child(lambda: (os.getpid(), {'an': ('answer', 1)}))()\n"
+        "try:\n"
+        "    os.waitpid(pid, os.WNOHANG)\n"
+        "    reaped = False\n"
+        "except ChildProcessError:\n"
+        "    reaped = True\n"
+        "print(json.dumps([os.getpid(), pid, value, reaped]))"
+    )
+    assert pid != here
+    assert value == {"an": ["answer", 1]}
+    assert reaped  # no zombie left
+
+
+def test_an_error_in_the_child_is_raised_here() -> None:
+    raised = _in_fresh_interpreter(
+        "def failing():\n"
+        "    raise PermissionError('cannot read /run/x: a reason the person needs')\n"
+        "result = in_child(failing)\n"
+        "try:\n"
+        "    result()\n"
+        "except PermissionError as e:\n"
+        "    print(json.dumps(str(e)))"
+    )
+    assert raised == "cannot read /run/x: a reason the person needs"
+
+
+def test_a_child_that_dies_without_an_answer_leaves_the_work_to_this_process() -> None:
+    here, ran_in = _in_fresh_interpreter(
+        "here = os.getpid()\n"
+        "def dies_in_the_child():\n"
+        "    if os.getpid() != here:\n"
+        "        os.kill(os.getpid(), signal.SIGKILL)\n"
+        "    return os.getpid()\n"
+        "print(json.dumps([here, in_child(dies_in_the_child)()]))"
+    )
+    assert ran_in == here
+
+
+def test_with_another_thread_running_the_work_is_not_forked() -> None:
+    here, ran_in = _in_fresh_interpreter(
+        "stop = threading.Event()\n"
+        "threading.Thread(target=stop.wait).start()\n"
+        "ran_in = in_child(os.getpid)()\n"
+        "stop.set()\n"
+        "print(json.dumps([os.getpid(), ran_in]))"
+    )
+    assert ran_in == here

@@ -22,6 +22,7 @@ from installer_env.ui.app import InstallerApp
 from installer_env.ui.screens.help import HelpScreen
 from installer_env.ui.screens.main import MainScreen
 from installer_env.ui.screens.qr_fullscreen import QrScreen
+from installer_env.ui.widgets.footer import KeyBar
 from installer_env.ui.widgets.password import PasswordBox
 from installer_env.ui.widgets.qr import QrView
 from installer_env.ui.widgets.tor import progress_bar
@@ -244,6 +245,23 @@ async def test_footer_lists_every_binding() -> None:
         footer = screen_text(app).splitlines()[-1]
         for label in ("w Wi-Fi", "n New password", "q QR code", "s Shell", "? Help", "x Quit"):
             assert label in footer
+
+
+@pytest.mark.parametrize("label", ["? Help", "q QR code"])
+async def test_a_click_on_a_key_in_the_bar_presses_it(label: str) -> None:
+    """Over ssh a terminal sends clicks: each key in the bar is where it is drawn."""
+    app = screen_data.app()
+    async with app.run_test(size=SMALL) as pilot:
+        await pilot.pause()
+        footer = screen_text(app).splitlines()[-1]
+        assert await pilot.click(KeyBar, offset=(footer.index(label) + 2, 0))  # on the description
+        expected = HelpScreen if label == "? Help" else QrScreen
+        await wait_for(pilot, lambda: isinstance(app.screen, expected))
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
+        assert await pilot.click(KeyBar, offset=(len(footer.rstrip()) + 1, 0))  # past the last key
+        await pilot.pause()
+        assert isinstance(app.screen, MainScreen)
 
 
 async def test_password_and_addresses_are_whole_at_80x24() -> None:

@@ -74,7 +74,7 @@ class InstallerApp(App[None]):
             self.message = f"No new password: {session.snapshot.rotation_problem}"
 
     def get_default_screen(self) -> Screen[None]:
-        return MainScreen(self.config)
+        return MainScreen(self.config, self.presentation)
 
     def on_mount(self) -> None:
         self._leave_on_signals(asyncio.get_running_loop())

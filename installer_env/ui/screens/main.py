@@ -13,7 +13,7 @@ from installer_env.presentation import Presentation
 from installer_env.textsafe import literal
 from installer_env.ui import layout
 from installer_env.ui.widgets.addresses import AddressList
-from installer_env.ui.widgets.footer import KeyFooter
+from installer_env.ui.widgets.footer import KeyBar
 from installer_env.ui.widgets.password import PasswordBox
 from installer_env.ui.widgets.qr import QrView
 from installer_env.ui.widgets.ssh import SshState
@@ -26,17 +26,28 @@ QR_HINT = "Press q to show the QR code full screen."
 class MainScreen(Screen[None]):
     AUTO_FOCUS = "#details"  # the arrow keys scroll the details when they do not fit
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, first: Presentation) -> None:
+        """`first`: what the first frame shows (the app's presentation, followed once mounted)."""
         super().__init__()
         self.config = config
-        self._shown: Presentation | None = None
+        self._shown = first
         self._layout: tuple[layout.Layout, bool] | None = None  # and whether the hint shows
 
     def compose(self) -> ComposeResult:
+        # The layout for the terminal's size is chosen before the widgets mount, so that they are
+        # styled once, with it: a class set on the screen later restyles every widget on it.
+        chosen, hint = self._choose()
+        self._set_kind(chosen.kind, update=False)
+        self._layout = (chosen, hint)
+        code = QrView(id="qr")
+        code.show(chosen.code)
+        qr_hint = Static(QR_HINT, id="qr-hint", markup=False)
+        qr_hint.display = hint
+
         yield Static(id="title", markup=False)
         with Container(id="body"):
             with Container(id="qr-box"):
-                yield QrView(id="qr")
+                yield code
             with Vertical(id="info"):
                 yield PasswordBox(id="password")
                 with VerticalScroll(id="details", can_focus=True):
@@ -44,9 +55,9 @@ class MainScreen(Screen[None]):
                     yield TorLine(id="tor")
                     yield SshState(id="ssh")
                     yield WifiLine(id="wifi")
-                yield Static(QR_HINT, id="qr-hint", markup=False)
+                yield qr_hint
                 yield Static(id="message", markup=False)
-        yield KeyFooter()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.watch(self.app, "presentation", self.show, init=True)
@@ -71,16 +82,24 @@ class MainScreen(Screen[None]):
         widget.update(literal(message))
         widget.display = bool(message)
 
-    def _relayout(self) -> None:
+    def _choose(self) -> tuple[layout.Layout, bool]:
+        """The layout for the terminal's size and the code shown, and whether the hint shows."""
         p = self._shown
-        fit = p.fit_qr if p is not None and p.scannable else None
-        chosen = layout.choose(self.size.width, self.size.height, fit)
-        hint = chosen.kind is layout.Kind.SMALL and fit is not None
+        fit = p.fit_qr if p.scannable else None
+        size = self.app.size  # the screen's own, which is not known before it is laid out
+        chosen = layout.choose(size.width, size.height, fit)
+        return chosen, chosen.kind is layout.Kind.SMALL and fit is not None
+
+    def _set_kind(self, kind: layout.Kind, *, update: bool = True) -> None:
+        for each in layout.Kind:
+            self.set_class(kind is each, f"-{each.value}", update=update)
+
+    def _relayout(self) -> None:
+        chosen, hint = self._choose()
         if (chosen, hint) == self._layout:
             return  # a class changed on the screen restyles every widget on it: only when needed
         if self._layout is None or chosen.kind is not self._layout[0].kind:
-            for kind in layout.Kind:
-                self.set_class(chosen.kind is kind, f"-{kind.value}")
+            self._set_kind(chosen.kind)
         self._layout = (chosen, hint)
         self.query_one(QrView).show(chosen.code)
         self.query_one("#qr-hint").display = hint

@@ -17,7 +17,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, OptionList, Static
+from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from installer_env import netapply
@@ -26,6 +26,7 @@ from installer_env.network import Interface, NetworkSnapshot, why_not_offered
 from installer_env.textsafe import literal
 from installer_env.ui.screens.confirm import ConfirmDialog
 from installer_env.ui.screens.network_form import StaticForm
+from installer_env.ui.widgets.footer import KeyBar
 from installer_env.ui.widgets.status_line import show_status
 
 if TYPE_CHECKING:
@@ -134,7 +135,7 @@ class NetworkScreen(Screen[None]):
             box.border_title = "Interfaces (Enter: static address, d: DHCP)"
             yield OptionList(id="net-interfaces", markup=False)
         yield Static(id="net-details", markup=False)
-        yield Footer(compact=True)
+        yield KeyBar(compact=True)
 
     def on_mount(self) -> None:
         self.watch(self.app, "snapshot", self._show_snapshot, init=True)

@@ -25,7 +25,7 @@ from textual.worker import Worker, WorkerState
 from installer_env.session import Snapshot
 from installer_env.textsafe import literal
 from installer_env.ui.screens.wifi_connect import ConfirmDialog, ConnectDialog, failure_words
-from installer_env.ui.widgets.footer import KeyFooter
+from installer_env.ui.widgets.footer import KeyBar
 from installer_env.ui.widgets.status_line import show_status
 from installer_env.ui.widgets.wifi_lists import (
     HIDDEN_OPTION,
@@ -96,7 +96,7 @@ class WifiScreen(Screen[None]):
         with Vertical(id="wifi-known-box") as known:
             known.border_title = "Known networks (Tab)"
             yield KnownList(id="wifi-known", markup=False)
-        yield KeyFooter(compact=True)  # one space less per key: the Wi-Fi keys fit 80 columns
+        yield KeyBar(compact=True)  # one space less per key: the Wi-Fi keys fit 80 columns
 
     def on_mount(self) -> None:
         self.watch(self.app, "snapshot", self._follow, init=True)
