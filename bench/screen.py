@@ -15,7 +15,9 @@ Run as root from the checkout: .venv/bin/python bench/screen.py [--idle-seconds 
 Every figure is also given as a ratio to a reference measured in the same run, since absolute times
 differ two- to three-fold between machines of one kind:
 - first frame / wall time of `python -c "import textual.app"` (same venv); and the same for the
-  smallest Textual app of that kind (bench/textual_floor.py): Textual's own floor;
+  smallest Textual app of that kind (bench/textual_floor.py): Textual's own floor; and for the
+  main screen's own widgets and stylesheet with fixed content and none of the core
+  (bench/textual_screen_floor.py): Textual's floor for this screen;
 - exec to the password and ssh lines (written before textual is imported on TERM=linux) / first frame;
 - idle RSS / peak RSS of that same `import textual.app` process;
 - `installer-env status` (tor and Wi-Fi off) / a one-shot of the `ip -j addr` baseline, in wall
@@ -143,6 +145,17 @@ class Startup:
     logins: list[float]
     frame: list[float]
     frame_cpu: list[float]
+
+
+def screen_floor_argv(tmp: Path) -> list[str]:
+    """bench/textual_screen_floor.py, with a QR code of the size the demo shows drawn beforehand
+    (three addresses, the short quiet zone of the code beside the text)."""
+    from installer_env import qr
+
+    code = qr.build("amber-otter-quilt-lantern", None, ["192.0.2.5", "[2001:db8::5]", "198.51.100.7"])
+    lines = tmp / "qr-lines.txt"
+    lines.write_text("\n".join(qr.half_block_lines(code.matrix, qr.QUIET_ZONE_SHORT)))
+    return [sys.executable, str(ROOT / "bench/textual_screen_floor.py"), str(lines)]
 
 
 def first_frame(argv: Sequence[str], env: dict[str, str], ready: Sequence[bytes], runs: int) -> Startup:
@@ -357,6 +370,9 @@ def main() -> int:
         floor = first_frame(floor_argv, env, QR_GLYPHS, args.runs)
         floor_s = statistics.median(floor.frame) if floor.frame else float("nan")
         floor_cpu = statistics.median(floor.frame_cpu) if floor.frame else float("nan")
+        screen_floor = first_frame(screen_floor_argv(tmp), env, QR_GLYPHS, args.runs)
+        screen_floor_s = statistics.median(screen_floor.frame) if screen_floor.frame else float("nan")
+        screen_floor_cpu = statistics.median(screen_floor.frame_cpu) if screen_floor.frame else float("nan")
         rows = [
             row("exec to first frame with the QR code / import textual.app", frame_s, textual.wall_s, "s"),
             row(
@@ -365,8 +381,15 @@ def main() -> int:
                 textual.wall_s,
                 "s",
             ),
+            row(
+                "Textual's floor for this screen: its widgets and stylesheet, fixed content, no core",
+                screen_floor_s,
+                textual.wall_s,
+                "s",
+            ),
             row("the same in CPU time (user+system, by the first frame)", frame_cpu, textual.cpu_s, "s"),
             row("Textual's floor in CPU time", floor_cpu, textual.cpu_s, "s"),
+            row("Textual's floor for this screen in CPU time", screen_floor_cpu, textual.cpu_s, "s"),
             row("exec to the password on the console (TERM=linux) / first frame", password_s, frame_s, "s"),
             row("exec to the ssh lines on the console (TERM=linux) / first frame", logins_s, frame_s, "s"),
             row(
