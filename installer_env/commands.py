@@ -1,24 +1,27 @@
 """What each command does, once `cli` has parsed its arguments (and `status` found no session
-to answer it): the work itself happens in the core modules."""
+to answer it): the work itself happens in the core modules.
+
+A console's login comes through here: what it needs before the password is on screen loads at
+once, the session model (netlink, sshd, the QR code) in the commands that use it."""
 
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import sys
-import tempfile
-import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from installer_env import ENV_PREFIX, console, qr, rotation, sshd, status, statussocket
+from installer_env import ENV_PREFIX, console, rotation
 from installer_env.config import Config, load_config
 from installer_env.errors import InstallerEnvError
-from installer_env.presentation import Viewer, present
-from installer_env.session import Snapshot, collect
 from installer_env.state import StateStore
 from installer_env.textsafe import literal
+
+if TYPE_CHECKING:
+    from installer_env.session import Snapshot
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +45,8 @@ def restore_network(saved: Path, units_dir: Path) -> int:
 
 
 def demo_state_dir() -> Path:
+    import tempfile
+
     base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
     return Path(base) / f"installer-env-demo-{os.getuid()}"
 
@@ -63,11 +68,15 @@ def on_configured_console(config: Config) -> bool:
 
 def _terminal_size() -> tuple[int, int] | None:
     """(columns, rows) of the terminal on stdout, or of COLUMNS/LINES; None when there is neither."""
+    from installer_env import statussocket
+
     facts = statussocket.terminal_facts(sys.stdout, os.environ)
     return None if facts is None else (facts["columns"], facts["rows"])
 
 
 def print_status(snap: Snapshot, config: Config, as_json: bool) -> None:
+    from installer_env import status, statussocket
+
     facts = None if as_json else statussocket.terminal_facts(sys.stdout, os.environ)
     terminal = status.Terminal.from_facts(facts) if facts is not None else None
     sys.stdout.write(status.output(snap, config, as_json, terminal))
@@ -76,6 +85,9 @@ def print_status(snap: Snapshot, config: Config, as_json: bool) -> None:
 def print_qr(snap: Snapshot, config: Config, pure_ascii: bool, invert: bool) -> int:
     """Just the code, fitted to the terminal like every other view; when not even the smallest
     code fits, the whole code is printed all the same (it can be scrolled or redirected)."""
+    from installer_env import qr
+    from installer_env.presentation import Viewer, present
+
     p = present(snap, Viewer.STATUS, qr_max_addrs=config.qr_max_addrs)
     pure_ascii = pure_ascii or invert
     ascii_only = pure_ascii or not qr.terminal_shows_half_blocks(sys.stdout)
@@ -107,6 +119,8 @@ def print_qr(snap: Snapshot, config: Config, pure_ascii: bool, invert: bool) -> 
 
 
 def ensure_sshd(config: Config) -> None:
+    from installer_env import sshd
+
     # A running sshd process settles it without `sshd -T`, which the first snapshot runs meanwhile.
     if sshd.sshd_binary(config) is None or sshd.sshd_processes():
         return
@@ -127,10 +141,13 @@ def run(config: Config, store: StateStore, plain: bool = False, rotate: bool = T
             # The screen comes up all the same: it still shows how to reach this machine (the old
             # password, if there is one, still works) and says why there is no new one.
             rotation_problem = str(e)
-    if rotation.not_applied_reason(config) is None:
-        # `sshd -T` and systemctl take a while: the screen comes up meanwhile and shows sshd live.
-        threading.Thread(target=ensure_sshd, args=(config,), name="ensure-sshd", daemon=True).start()
-    return console.show(config, store, force_plain=plain, rotation_problem=rotation_problem)
+    # `sshd -T` and systemctl take a while: the screen comes up meanwhile and shows sshd live.
+    meanwhile = (
+        functools.partial(ensure_sshd, config) if rotation.not_applied_reason(config) is None else None
+    )
+    return console.show(
+        config, store, force_plain=plain, rotation_problem=rotation_problem, meanwhile=meanwhile
+    )
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -151,11 +168,13 @@ def run_command(args: argparse.Namespace) -> int:
                 overrides["state_dir"] = demo_state_dir()
         config = load_config(overrides=overrides)
         store = StateStore(config.state_dir)
-        if command == "status":
+        if command in ("status", "qr"):
+            from installer_env.session import collect
+
+            if command == "qr":
+                return print_qr(collect(config, store), config, args.ascii, args.invert)
             print_status(collect(config, store), config, args.json)
             return 0
-        if command == "qr":
-            return print_qr(collect(config, store), config, args.ascii, args.invert)
         if command == "rotate-password":
             state = rotation.rotate(config, store, require_apply=True)
             note = "" if state.applied else f"; {state.note}"
@@ -164,6 +183,8 @@ def run_command(args: argparse.Namespace) -> int:
         if command == "restore-network":
             return restore_network(args.saved or config.kexec_state_dir, args.units_dir)
         if command == "start-sshd":
+            from installer_env import sshd
+
             sshd.start(config)
             return 0
         if command == "net":

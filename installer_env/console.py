@@ -3,30 +3,32 @@
 The screen is the only path that imports textual, and it imports it while the first snapshot is
 collected by a child process (netlink, `sshd -T` and friends), so the QR code is on screen as soon
 as possible: importing is CPU work, and a thread of this process would take turns with it. On the
-Linux VT, where that can take many seconds, the password is written first as plain text, then the
-ssh logins once the snapshot has the addresses; the first frame paints over them. Whatever happens
-to the screen, the user lands at the shell with a line saying how to come back.
+Linux VT, where that can take many seconds, the password is written first as plain text, before
+the session model is imported (this module loads little; see `password_text`), then the ssh logins
+once the snapshot has the addresses; the first frame paints over them. Whatever happens to the
+screen, the user lands at the shell with a line saying how to come back.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
 import enum
 import os
-import pickle
+import re
 import sys
 import threading
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TextIO, TypeVar
+from typing import TYPE_CHECKING, TextIO, TypeVar
 
-from installer_env import plain, presentation, status
+from installer_env import password_text
 from installer_env.config import Config
-from installer_env.session import Session, Snapshot, collect, names, read_password
-from installer_env.state import StateStore
+from installer_env.hostname import names
+from installer_env.state import StateStore, read_password
+
+if TYPE_CHECKING:
+    from installer_env.session import Snapshot
 
 RETURN_HINT = "Type installer-env screen to return to the installer screen."
 # Clear the screen and put the cursor in the top left corner.
@@ -50,6 +52,20 @@ class View(enum.StrEnum):
     ONCE = "once"  # not a terminal at all (a pipe, a log): print the status once
 
 
+# Serial and hypervisor consoles: 8250/16550 UARTs, ARM PL011, virtio/Xen hvc, USB serial adapters.
+SERIAL_TTY = re.compile(r"(ttyS|ttyAMA|hvc|ttyUSB|ttyACM|ttymxc|ttyPS|ttySAC)\d+")
+DUMB_TERMS = frozenset({"", "dumb", "unknown"})
+
+
+def is_serial(tty: str | None) -> bool:
+    return tty is not None and SERIAL_TTY.fullmatch(tty.removeprefix("/dev/")) is not None
+
+
+def plain_wanted(environ: Mapping[str, str], tty: str | None) -> bool:
+    """True where a full-screen app would misbehave: dumb or unknown terminals, serial lines."""
+    return environ.get("TERM", "").strip().lower() in DUMB_TERMS or is_serial(tty)
+
+
 def tty_name() -> str | None:
     try:
         return os.ttyname(sys.stdout.fileno())
@@ -63,7 +79,7 @@ def choose(environ: Mapping[str, str], tty: str | None, force_plain: bool, keybo
         return View.PLAIN
     if tty is None:
         return View.ONCE
-    if plain.wanted(environ, tty) or not keyboard:
+    if plain_wanted(environ, tty) or not keyboard:
         return View.PLAIN
     return View.SCREEN
 
@@ -102,25 +118,48 @@ def started_by_login(shell: int | None = None) -> bool:
 
 
 def show(
-    config: Config, store: StateStore, *, force_plain: bool = False, rotation_problem: str | None = None
+    config: Config,
+    store: StateStore,
+    *,
+    force_plain: bool = False,
+    rotation_problem: str | None = None,
+    meanwhile: Callable[[], None] | None = None,
 ) -> int:
+    """`meanwhile`: work for a thread of its own (starting sshd), started once the screen's early
+    password is out and its first snapshot's child forked (a fork wants no other thread)."""
     view = choose(os.environ, tty_name(), force_plain, keyboard=sys.stdin.isatty())
 
     def first_snapshot() -> Snapshot:
+        from installer_env.session import collect
+
         # The screen and plain mode run the sources themselves: Wi-Fi and tor come from them.
         snap = collect(config, store, live=view is not View.ONCE)
         return dataclasses.replace(snap, rotation_problem=rotation_problem)
 
+    if view is not View.SCREEN:
+        _start(meanwhile)
     if view is View.ONCE:
+        from installer_env import status
+
         sys.stdout.write(status.to_text(first_snapshot()))
         return 0
     if view is View.PLAIN:
+        import asyncio
+
+        from installer_env import plain
+        from installer_env.session import Session
+
         session = Session(first_snapshot())
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(plain.run(config, store, session, sys.stdout))
         print(RETURN_HINT)
         return 0
-    return _screen(config, store, first_snapshot, rotation_problem)
+    return _screen(config, store, first_snapshot, rotation_problem, meanwhile)
+
+
+def _start(meanwhile: Callable[[], None] | None) -> None:
+    if meanwhile is not None:
+        threading.Thread(target=meanwhile, name="meanwhile", daemon=True).start()
 
 
 def early_text_wanted(environ: Mapping[str, str]) -> bool:
@@ -133,8 +172,8 @@ def early_password(config: Config, store: StateStore, rotation_problem: str | No
     """The password alone, as soon as it is known (the addresses take a while on a slow machine),
     on a cleared console with the cursor hidden."""
     state, problem = read_password(store)
-    facts = presentation.password_facts(state, problem, rotation_problem)
-    lines = [presentation.title(*names(config)), "", *status.password_lines(facts)]
+    facts = password_text.password_facts(state, problem, rotation_problem)
+    lines = [password_text.title(*names(config)), "", *password_text.password_lines(facts)]
     return CLEAR_HIDE_CURSOR + "\n".join(lines) + "\n\nLooking up the addresses...\n"
 
 
@@ -142,6 +181,8 @@ def early_text(snap: Snapshot) -> str:
     """The password and the ssh logins, written over the early password from the top: the lines
     both share stay where they are. The VT has no alternate screen: the screen's first frame then
     paints every cell over this text."""
+    from installer_env import presentation, status
+
     # Plain text with no keys yet: the plain view's words.
     essentials = status.essentials(presentation.present(snap, presentation.Viewer.PLAIN))
     text = essentials.replace("\n", CLEAR_LINE + "\n")  # no tail of a longer line stays
@@ -159,6 +200,8 @@ def in_child(work: Callable[[], T]) -> Callable[[], T]:
     """
     if threading.active_count() > 1:
         return work
+    import pickle
+
     read_end, write_end = os.pipe()
     try:
         pid = os.fork()
@@ -195,7 +238,11 @@ def in_child(work: Callable[[], T]) -> Callable[[], T]:
 
 
 def _screen(
-    config: Config, store: StateStore, first_snapshot: Callable[[], Snapshot], rotation_problem: str | None
+    config: Config,
+    store: StateStore,
+    first_snapshot: Callable[[], Snapshot],
+    rotation_problem: str | None,
+    meanwhile: Callable[[], None] | None,
 ) -> int:
     early = early_text_wanted(os.environ)
 
@@ -210,9 +257,17 @@ def _screen(
         if early:
             sys.stdout.write(early_password(config, store, rotation_problem))
             sys.stdout.flush()
+        # The session model, now that the password is on screen: before the child (which then
+        # has it too) and before the thread below, so that no two threads import it at once.
+        from concurrent.futures import ThreadPoolExecutor
+
+        from installer_env import status  # noqa: F401 (and presentation and session with it)
+        from installer_env.session import Session
+
         sys.stdout.flush()  # nothing buffered is copied into the child
         sys.stderr.flush()
         snapshot = in_child(first_snapshot)
+        _start(meanwhile)
         with ThreadPoolExecutor(max_workers=1) as pool:
             # This thread waits for the child (without the interpreter lock) and writes the early
             # text as soon as it answers, while the UI thread imports textual.

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import os
 import socket
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from installer_env.config import Config
 
 
 def read() -> str:
@@ -15,3 +19,9 @@ def read() -> str:
     """
     raw = os.fsencode(socket.gethostname())
     return raw.decode("utf-8", errors="backslashreplace")
+
+
+def names(config: Config) -> tuple[str, str | None]:
+    """This machine's host name, and its mDNS name when that is announced."""
+    name = read()
+    return name, f"{name}.local" if config.mdns else None

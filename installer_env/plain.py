@@ -7,9 +7,7 @@ prints again only when something changed, so an IPMI serial-over-LAN log stays r
 from __future__ import annotations
 
 import asyncio
-import re
 import shutil
-from collections.abc import Mapping
 from typing import TextIO
 
 from installer_env import qr, status
@@ -18,20 +16,8 @@ from installer_env.presentation import Viewer, present
 from installer_env.session import Session, Snapshot, run_sources
 from installer_env.state import StateStore
 
-# Serial and hypervisor consoles: 8250/16550 UARTs, ARM PL011, virtio/Xen hvc, USB serial adapters.
-SERIAL_TTY = re.compile(r"(ttyS|ttyAMA|hvc|ttyUSB|ttyACM|ttymxc|ttyPS|ttySAC)\d+")
-DUMB_TERMS = frozenset({"", "dumb", "unknown"})
 SETTLE_SECONDS = 0.5
 FOOTER = "Ctrl-C: leave to the shell (type installer-env screen to come back)."
-
-
-def is_serial(tty: str | None) -> bool:
-    return tty is not None and SERIAL_TTY.fullmatch(tty.removeprefix("/dev/")) is not None
-
-
-def wanted(environ: Mapping[str, str], tty: str | None) -> bool:
-    """True where a full-screen app would misbehave: dumb or unknown terminals, serial lines."""
-    return environ.get("TERM", "").strip().lower() in DUMB_TERMS or is_serial(tty)
 
 
 def render(

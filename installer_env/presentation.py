@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 from installer_env import kexec, network, qr
 from installer_env.network import NetworkSnapshot
+from installer_env.password_text import PasswordFacts, password_facts, title
 from installer_env.session import Snapshot
 from installer_env.sshd import SshdStatus
-from installer_env.state import PasswordState
 from installer_env.textsafe import literal
 from installer_env.tor import MODE_LAUNCHED, TorStatus
 from installer_env.wifi.model import WifiStatus
@@ -66,17 +66,6 @@ class Command:
     @property
     def text(self) -> str:
         return self.program + self.target
-
-
-@dataclass(frozen=True)
-class PasswordFacts:
-    user: str
-    secret: str | None  # None: no password at all; `missing` says why
-    missing: str | None
-    applied: bool
-    not_applied: str | None  # why the password was only shown, not set
-    detail: str | None  # "4 words, 51.7 bits, generation 3, <when>"
-    rotation_problem: str | None  # why this login could not make a new one
 
 
 @dataclass(frozen=True)
@@ -194,29 +183,6 @@ def present(
             port,
         ),
     )
-
-
-def title(hostname: str, mdns_name: str | None) -> str:
-    name = literal(hostname)
-    return f"installer-env on {name}" + (f" ({literal(mdns_name)})" if mdns_name else "")
-
-
-def password_facts(
-    pw: PasswordState | None, password_problem: str | None, rotation_problem: str | None
-) -> PasswordFacts:
-    """From the snapshot's three password fields alone: the VT shows them before the first
-    snapshot is collected (console.early_password)."""
-    user = literal(pw.user) if pw else "root"
-    rotation = literal(rotation_problem) if rotation_problem else None
-    if pw is None:
-        # With no password at all, why this login could not make one says more than "none yet".
-        missing = rotation or literal(password_problem or "no password yet")
-        return PasswordFacts(user, None, missing, False, None, None, rotation)
-    detail = (
-        f"{pw.words} words, {pw.entropy_bits:g} bits, generation {pw.generation}, {literal(pw.rotated_at)}"
-    )
-    not_applied = None if pw.applied else literal(pw.note)
-    return PasswordFacts(user, literal(pw.password), None, pw.applied, not_applied, detail, rotation)
 
 
 def _logins(snap: Snapshot, viewer: Viewer, user: str, port: int) -> tuple[tuple[Command, ...], Note | None]:

@@ -15,18 +15,16 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from installer_env import hostname, kexec, network, sshd, statussocket, tor, wifi
+from installer_env import kexec, network, sshd, statussocket, tor, wifi
 from installer_env.backoff import Backoff
 from installer_env.config import Config
-from installer_env.errors import StateDirError
+from installer_env.hostname import names
 from installer_env.network import NetworkSnapshot
-from installer_env.state import PasswordState, StateStore
+from installer_env.state import PasswordState, StateStore, read_password
 from installer_env.tor import TorStatus
 from installer_env.wifi import WifiStatus
 
 log = logging.getLogger(__name__)
-
-NO_PASSWORD_YET = "no password yet: it is set when a console logs in (or run installer-env rotate-password)"
 
 
 @dataclass(frozen=True)
@@ -92,12 +90,6 @@ def collect(config: Config, store: StateStore, *, live: bool = False) -> Snapsho
             tor=tor_status,
             kexec=kexec.read(config.kexec_state_dir),
         )
-
-
-def names(config: Config) -> tuple[str, str | None]:
-    """This machine's host name, and its mDNS name when that is announced."""
-    name = hostname.read()
-    return name, f"{name}.local" if config.mdns else None
 
 
 def _tor_before_follow(config: Config) -> TorStatus:
@@ -168,17 +160,6 @@ def _with(snap: Snapshot, value: SourceValue) -> Snapshot:
             return dataclasses.replace(snap, wifi=value)
         case TorStatus():
             return dataclasses.replace(snap, tor=value)
-
-
-def read_password(store: StateStore) -> tuple[PasswordState | None, str | None]:
-    """The current password, or None and why there is none (the `password_problem` key)."""
-    try:
-        state = store.read()
-    except StateDirError as e:
-        return None, str(e)
-    if state is None:
-        return None, NO_PASSWORD_YET
-    return state, None
 
 
 async def follow_password(store: StateStore, session: Session) -> None:

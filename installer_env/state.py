@@ -7,7 +7,6 @@ never half of one; the flock serialises writers (tty1 and a serial console loggi
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import errno
 import fcntl
@@ -19,11 +18,13 @@ import typing
 from collections.abc import AsyncGenerator, Iterator
 from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from installer_env import trustedfile
-from installer_env.dirwatch import DirectoryChanges
 from installer_env.errors import StateDirError, os_error_words
+
+if TYPE_CHECKING:
+    from installer_env.dirwatch import DirectoryChanges
 
 STATE_FILE = "state.json"
 LOCK_FILE = "state.lock"
@@ -220,6 +221,8 @@ class StateStore:
                     last = sig
                     yield self.read_or_none()
                 if changes is None:
+                    import asyncio  # here: reading the state (a VT's first text) needs none of it
+
                     await asyncio.sleep(interval)
                 else:
                     await changes.wait(timeout=WATCH_RECHECK_SECONDS)
@@ -228,10 +231,26 @@ class StateStore:
                 changes.close()
 
     def _changes(self) -> DirectoryChanges | None:
+        from installer_env.dirwatch import DirectoryChanges
+
         try:
             return DirectoryChanges(self.directory)
         except OSError:  # no directory yet, or no inotify watches left: look every `interval`
             return None
+
+
+NO_PASSWORD_YET = "no password yet: it is set when a console logs in (or run installer-env rotate-password)"
+
+
+def read_password(store: StateStore) -> tuple[PasswordState | None, str | None]:
+    """The current password, or None and why there is none (the snapshot's `password_problem`)."""
+    try:
+        state = store.read()
+    except StateDirError as e:
+        return None, str(e)
+    if state is None:
+        return None, NO_PASSWORD_YET
+    return state, None
 
 
 def parse(data: bytes) -> PasswordState:

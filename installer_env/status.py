@@ -12,7 +12,8 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from installer_env import kexec, qr
-from installer_env.presentation import PasswordFacts, Presentation, Viewer, present
+from installer_env.password_text import labelled, password_lines
+from installer_env.presentation import Presentation, Viewer, present
 from installer_env.session import Snapshot
 
 if TYPE_CHECKING:
@@ -192,33 +193,12 @@ def to_json(snap: Snapshot, qr_max_addrs: int = qr.DEFAULT_MAX_ADDRS) -> str:
     return json.dumps(to_dict(snap, qr_max_addrs), indent=2, ensure_ascii=True)
 
 
-def _labelled(label: str, lines: list[str] | tuple[str, ...]) -> list[str]:
-    """`label` in the left column of the first line, the others indented to match."""
-    return [f"{label if i == 0 else '':<13}{line}" for i, line in enumerate(lines)]
-
-
-def password_lines(pw: PasswordFacts) -> list[str]:
-    """The password, or why there is none (also written alone before the first snapshot on the VT:
-    see console.early_password)."""
-    failed = [f"! no new password: {pw.rotation_problem}"] if pw.rotation_problem else []
-    if pw.secret is None:
-        if failed:  # the reason this login made none says more than "no password yet"
-            return _labelled("Password", ["(none)", *failed])
-        return [f"Password     (none) {pw.missing or ''}".rstrip()]
-    lines = [pw.secret]
-    if pw.applied:
-        lines.append(f"set for {pw.user}; {pw.detail}")
-    else:
-        lines += [f"NOT APPLIED - {pw.not_applied}", f"{pw.detail}"]
-    return _labelled("Password", lines + failed)
-
-
 def _ssh_lines(p: Presentation) -> list[str]:
     ssh = p.ssh
     lines = [ssh.state.text]
     lines += [f"{k.type} {k.bits} {k.fingerprint}" for k in ssh.keys]
     lines += [f"! {problem}" for problem in ssh.problems]
-    return _labelled("SSH", lines)
+    return labelled("SSH", lines)
 
 
 def _tor_lines(p: Presentation) -> list[str]:
@@ -228,7 +208,7 @@ def _tor_lines(p: Presentation) -> list[str]:
     lines = [t.onion or "(no onion address yet)", f"{t.via}, {t.state.text}"]
     if t.error:
         lines.append(f"! {t.error}")
-    return _labelled("Tor", lines)
+    return labelled("Tor", lines)
 
 
 def _login_lines(p: Presentation) -> list[str]:
@@ -236,7 +216,7 @@ def _login_lines(p: Presentation) -> list[str]:
     if p.logins_note is not None:
         lines.append(f"({p.logins_note.text})")
     lines += [c.text for c in p.logins]
-    lines = _labelled("Log in with:", lines)
+    lines = labelled("Log in with:", lines)
     if p.tor is not None and p.tor.login is not None:
         # On its own line: at 78 characters it just fits an 80-column serial console.
         lines += ["Over Tor, from anywhere:", p.tor.login.text]
@@ -248,10 +228,10 @@ def text(p: Presentation) -> str:
     lines = [p.title, ""]
     lines += password_lines(p.password)
     lines += _ssh_lines(p)
-    lines += _labelled("Network", p.network_lines)
-    lines += _labelled("Wi-Fi", p.wifi.lines) if p.wifi is not None else []
+    lines += labelled("Network", p.network_lines)
+    lines += labelled("Wi-Fi", p.wifi.lines) if p.wifi is not None else []
     lines += _tor_lines(p)
-    lines += _labelled("Kexec", p.kexec_lines)
+    lines += labelled("Kexec", p.kexec_lines)
     lines += ["", *_login_lines(p)]
     return "\n".join(lines) + "\n"
 

@@ -62,7 +62,8 @@ buildPythonApplication {
   pythonImportsCheck = [
     "installer_env"
     "installer_env.cli"
-    "installer_env.commands" # the core: cli.py imports it only after reading its arguments
+    "installer_env.commands" # cli.py imports it only after reading its arguments
+    "installer_env.session" # the session model: commands.py and console.py import it where used
   ];
 
   meta = {

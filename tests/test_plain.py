@@ -39,7 +39,7 @@ from installer_env.session import Session
     ],
 )
 def test_plain_is_wanted_on_dumb_terminals_and_serial_lines(term: str, tty: str, expected: bool) -> None:
-    assert plain.wanted({"TERM": term}, tty) is expected
+    assert console.plain_wanted({"TERM": term}, tty) is expected
 
 
 def test_launcher_chooses_the_view() -> None:

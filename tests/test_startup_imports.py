@@ -10,6 +10,7 @@ and this process's own pyroute2 load when the sources start, after the first fra
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -41,6 +42,15 @@ print(json.dumps(seen))
 """
 
 
+def _loaded_modules_after(code: str) -> set[str]:
+    probe = f"import sys\n{code}\nprint(','.join(sorted(sys.modules)))\n"
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    return set(result.stdout.strip().split(","))
+
+
 def _loaded_after(code: str) -> set[str]:
     probe = f"import sys\n{code}\nprint(','.join(sorted({{m.split('.')[0] for m in sys.modules}})))\n"
     result = subprocess.run(
@@ -54,6 +64,69 @@ def test_the_screen_path_loads_no_dbus_stem_pyroute2_or_asyncinotify() -> None:
     loaded = _loaded_after("import installer_env.cli, installer_env.console, installer_env.ui.app")
     assert "textual" in loaded  # the probe did load the screen
     assert loaded.isdisjoint(NOT_ON_THE_SCREEN_PATH), sorted(loaded.intersection(NOT_ON_THE_SCREEN_PATH))
+
+
+# What a console's login loads before the password can be written: the session model (netlink,
+# sshd, tor, Wi-Fi, the QR code) and asyncio load after it.
+BEFORE_THE_PASSWORD = ("installer_env.commands", "installer_env.console", "installer_env.password_text")
+AFTER_THE_PASSWORD = (
+    "asyncio",
+    "installer_env.session",
+    "installer_env.presentation",
+    "installer_env.status",
+    "installer_env.network",
+    "installer_env.qr",
+    "installer_env.plain",
+)
+
+EARLY_PASSWORD_PROBE = """
+import json, sys
+from installer_env import cli, console
+
+seen = {}
+write = sys.stdout.write
+
+def noting_write(text):
+    if "Password" in text and "loaded" not in seen:
+        seen["loaded"] = sorted(sys.modules)
+    return write(text)
+
+sys.stdout.write = noting_write
+console.choose = lambda *args, **kwargs: console.View.SCREEN  # as on a console, without one
+
+def stop(work):  # where the first snapshot would start: the password is out by then
+    raise SystemExit(0)
+
+console.in_child = stop
+sys.argv = ["installer-env", "demo", "--state-dir", sys.argv[1]]
+try:
+    cli.main()
+except SystemExit:
+    pass
+sys.stderr.write(json.dumps(seen))
+"""
+
+
+def test_the_login_imports_no_session_model_before_the_password() -> None:
+    loaded = _loaded_modules_after("import installer_env.commands")
+    assert set(BEFORE_THE_PASSWORD) <= loaded
+    assert loaded.isdisjoint(AFTER_THE_PASSWORD), sorted(loaded.intersection(AFTER_THE_PASSWORD))
+
+
+def test_on_the_vt_the_password_is_written_before_the_session_model_loads(tmp_path: Path) -> None:
+    env = {**os.environ, "TERM": "linux"}
+    result = subprocess.run(
+        [sys.executable, "-c", EARLY_PASSWORD_PROBE, str(tmp_path / "state")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=env,
+    )
+    assert "Password" in result.stdout, result.stdout + result.stderr
+    loaded = set(json.loads(result.stderr.splitlines()[-1])["loaded"])
+    assert "installer_env.password_text" in loaded
+    assert loaded.isdisjoint(AFTER_THE_PASSWORD), sorted(loaded.intersection(AFTER_THE_PASSWORD))
 
 
 def test_the_first_snapshot_is_collected_by_a_child_process(tmp_path: Path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual.content import Content
 from textual.widgets import Static
 
-from installer_env.presentation import PasswordFacts
+from installer_env.password_text import PasswordFacts
 
 
 class PasswordBox(Static):
