@@ -42,6 +42,18 @@ print(json.dumps(seen))
 """
 
 
+def _run_probe(probe: str, tmp_path: Path, **environ: str) -> subprocess.CompletedProcess[str]:
+    """A probe above, in a fresh interpreter, with its state directory under `tmp_path`."""
+    return subprocess.run(
+        [sys.executable, "-c", probe, str(tmp_path / "state")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, **environ},
+    )
+
+
 def _loaded_modules_after(code: str) -> set[str]:
     probe = f"import sys\n{code}\nprint(','.join(sorted(sys.modules)))\n"
     result = subprocess.run(
@@ -52,12 +64,8 @@ def _loaded_modules_after(code: str) -> set[str]:
 
 
 def _loaded_after(code: str) -> set[str]:
-    probe = f"import sys\n{code}\nprint(','.join(sorted({{m.split('.')[0] for m in sys.modules}})))\n"
-    result = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False
-    )
-    assert result.returncode == 0, result.stderr
-    return set(result.stdout.strip().split(","))
+    """The top-level packages loaded."""
+    return {m.split(".")[0] for m in _loaded_modules_after(code)}
 
 
 def test_the_screen_path_loads_no_dbus_stem_pyroute2_or_asyncinotify() -> None:
@@ -114,15 +122,7 @@ def test_the_login_imports_no_session_model_before_the_password() -> None:
 
 
 def test_on_the_vt_the_password_is_written_before_the_session_model_loads(tmp_path: Path) -> None:
-    env = {**os.environ, "TERM": "linux"}
-    result = subprocess.run(
-        [sys.executable, "-c", EARLY_PASSWORD_PROBE, str(tmp_path / "state")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env=env,
-    )
+    result = _run_probe(EARLY_PASSWORD_PROBE, tmp_path, TERM="linux")
     assert "Password" in result.stdout, result.stdout + result.stderr
     loaded = set(json.loads(result.stderr.splitlines()[-1])["loaded"])
     assert "installer_env.password_text" in loaded
@@ -132,13 +132,7 @@ def test_on_the_vt_the_password_is_written_before_the_session_model_loads(tmp_pa
 def test_the_first_snapshot_is_collected_by_a_child_process(tmp_path: Path) -> None:
     """Its addresses come through pyroute2, which this process has not loaded when the app starts:
     the child loaded it, on a CPU of its own."""
-    result = subprocess.run(
-        [sys.executable, "-c", FIRST_SNAPSHOT_PROBE, str(tmp_path / "state")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = _run_probe(FIRST_SNAPSHOT_PROBE, tmp_path)
     assert result.returncode == 0, result.stderr
     seen = json.loads(result.stdout.splitlines()[-1])
     assert "textual" in seen["loaded"]  # the probe got as far as the screen
