@@ -28,7 +28,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from installer_env import network
 from installer_env.errors import NetworkConfigError, os_error_words
@@ -68,6 +68,10 @@ class DhcpClient(Protocol):
     def resume(self, interface: str) -> None:
         """Configure `interface` by DHCP again."""
 
+    @property
+    def applies_static(self) -> bool:
+        """Whether `release` hands the client the static configuration, which it then sets itself."""
+
 
 @dataclass(frozen=True)
 class Dhcpcd:
@@ -75,6 +79,7 @@ class Dhcpcd:
 
     control_socket: Path = DHCPCD_SOCKET
     name: str = "dhcpcd"
+    applies_static: ClassVar[bool] = False
 
     def running(self) -> bool:
         return self.control_socket.is_socket()
@@ -106,6 +111,10 @@ class Networkd:
     runtime_dir: Path = NETWORKD_RUNTIME_DIR
     networkctl: tuple[str, ...] = ("networkctl",)
     name: str = "systemd-networkd"
+    # It sets the runtime file's addresses and routes on its own reconfigure, first removing what
+    # it did not set: changes made meanwhile raced it (a route refused as unreachable while it had
+    # the address away, the link left failed).
+    applies_static: ClassVar[bool] = True
 
     def unit_path(self, interface: str) -> Path:
         return self.runtime_dir / f"00-installer-env-{interface}.network"
@@ -153,6 +162,7 @@ def networkd_unit(config: StaticConfig) -> str:
 @dataclass(frozen=True)
 class NoDhcpClient:
     name: str = "none"
+    applies_static: ClassVar[bool] = False
 
     def release(self, interface: str, config: StaticConfig) -> None:
         pass
@@ -470,6 +480,28 @@ def _wait_released(ipr: Any, index: int, wait: float) -> bool:
         time.sleep(0.05)
 
 
+def _wait_configured(ipr: Any, index: int, config: StaticConfig, wait: float) -> bool:
+    """Whether the interface has all of `config`'s addresses and default routes within `wait` s."""
+    deadline = time.monotonic() + wait
+    wanted = {str(a) for a in config.addresses}
+    gateways = [g for g in (config.gateway4, config.gateway6) if g is not None]
+    while True:
+        present = {
+            f"{m.get_attr('IFA_LOCAL') or m.get_attr('IFA_ADDRESS')}/{m.get('prefixlen')}"
+            for m in ipr.addr("dump", index=index)
+        }
+        routed = all(
+            any(
+                r.get_attr("RTA_GATEWAY") == str(g)
+                for r in _default_routes(ipr, index, AF_INET if g.version == 4 else AF_INET6)
+            )
+            for g in gateways
+        )
+        if (wanted <= present and routed) or time.monotonic() >= deadline:
+            return wanted <= present and routed
+        time.sleep(0.05)
+
+
 def _flush_family(ipr: Any, index: int, family: int, keep: set[str]) -> None:
     """Global addresses of one family on the interface go (link-local ones stay: IPv6 needs them)."""
     for msg in ipr.addr("dump", index=index):
@@ -538,24 +570,31 @@ def apply_static(fields: StaticFields, env: Environment) -> Outcome:
             if dhcp.name != "none" and not _wait_released(ipr, index, env.release_wait):
                 notes.append(f"{dhcp.name} kept its lease address for {env.release_wait:.0f} s; removed it")
             ipr.link("set", index=index, state="up")
-            keep = {str(a) for a in config.addresses}
-            if config.ipv4 is not None:
-                _flush_family(ipr, index, AF_INET, keep)
-            if config.ipv6 is not None:
-                _flush_family(ipr, index, AF_INET6, keep)
-            for address in config.addresses:
-                ipr.addr(
-                    "replace",
-                    index=index,
-                    address=str(address.ip),
-                    prefixlen=address.network.prefixlen,
-                    **({"flags": IFA_F_NODAD} if address.version == 6 else {}),
-                )
-            gateways: list[tuple[str, bool]] = []
-            for gateway, onlink in ((config.gateway4, config.onlink4), (config.gateway6, config.onlink6)):
-                if gateway is not None:
+            gateways = [
+                (gateway, onlink)
+                for gateway, onlink in ((config.gateway4, config.onlink4), (config.gateway6, config.onlink6))
+                if gateway is not None
+            ]
+            if dhcp.applies_static and _wait_configured(ipr, index, config, env.release_wait):
+                pass  # the client set it all from what `release` handed it; changes here would race it
+            else:
+                if dhcp.applies_static:
+                    notes.append(f"{dhcp.name} had not set it within {env.release_wait:g} s; set here")
+                keep = {str(a) for a in config.addresses}
+                if config.ipv4 is not None:
+                    _flush_family(ipr, index, AF_INET, keep)
+                if config.ipv6 is not None:
+                    _flush_family(ipr, index, AF_INET6, keep)
+                for address in config.addresses:
+                    ipr.addr(
+                        "replace",
+                        index=index,
+                        address=str(address.ip),
+                        prefixlen=address.network.prefixlen,
+                        **({"flags": IFA_F_NODAD} if address.version == 6 else {}),
+                    )
+                for gateway, onlink in gateways:
                     _add_default(ipr, index, gateway, onlink)
-                    gateways.append((str(gateway), onlink))
     except NetworkConfigError:
         raise
     except Exception as e:  # netlink refused: the kernel's reason, and where it stopped
@@ -565,7 +604,7 @@ def apply_static(fields: StaticFields, env: Environment) -> Outcome:
     record = Applied(
         interface=interface,
         addresses=tuple(str(a) for a in config.addresses),
-        gateways=tuple(gateways),
+        gateways=tuple((str(gateway), onlink) for gateway, onlink in gateways),
         dns=tuple(str(d) for d in config.dns),
         dhcp_client=dhcp.name,
         resolver=resolver.name if resolver is not None else "",

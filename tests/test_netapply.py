@@ -265,6 +265,22 @@ def networkd_lan(
         dnsmasq.stop()
 
 
+def test_networkd_that_does_not_set_the_static_configuration_in_time_gets_it_set_here(
+    lan: tuple[Namespace, Namespace], tmp_path: Path, resolv_conf: Path
+) -> None:
+    """networkd is handed the configuration and awaited (changes made meanwhile raced it); one that
+    has not set it within the wait (here: reload and reconfigure reach no networkd) does not leave
+    the interface without it."""
+    client, _server = lan
+    dhcp = netapply.Networkd(tmp_path / "networkd", ("true",))
+    env = Environment(tmp_path / "state", client.name, dhcp, ResolvConfFile(resolv_conf), release_wait=0.5)
+    outcome = netapply.apply_static(StaticFields("eth0", ipv4="10.77.0.10/24", gateway4=SERVER_V4), env)
+    assert "systemd-networkd had not set it within 0.5 s; set here" in outcome.notes
+    assert "Address=10.77.0.10/24" in dhcp.unit_path("eth0").read_text()
+    assert "10.77.0.10/24" in addresses(client, "eth0")
+    assert [r["gateway"] for r in default_routes(client, "4")] == [SERVER_V4]
+
+
 def test_static_survives_networkd_and_dhcp_comes_back(
     networkd_lan: tuple[Namespace, Namespace, Networkd], tmp_path: Path, resolv_conf: Path
 ) -> None:
