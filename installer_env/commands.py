@@ -168,13 +168,15 @@ def run_command(args: argparse.Namespace) -> int:
                 overrides["state_dir"] = demo_state_dir()
         config = load_config(overrides=overrides)
         store = StateStore(config.state_dir)
-        if command in ("status", "qr"):
+        if command == "status":
             from installer_env.session import collect
 
-            if command == "qr":
-                return print_qr(collect(config, store), config, args.ascii, args.invert)
             print_status(collect(config, store), config, args.json)
             return 0
+        if command == "qr":
+            from installer_env.session import collect
+
+            return print_qr(collect(config, store), config, args.ascii, args.invert)
         if command == "rotate-password":
             state = rotation.rotate(config, store, require_apply=True)
             note = "" if state.applied else f"; {state.note}"

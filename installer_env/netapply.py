@@ -25,7 +25,7 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
@@ -153,9 +153,8 @@ def networkd_unit(config: StaticConfig) -> str:
     ]
     lines += [f"Address={a}" for a in config.addresses]
     lines += [f"DNS={d}" for d in config.dns]
-    for gateway, onlink in ((config.gateway4, config.onlink4), (config.gateway6, config.onlink6)):
-        if gateway is not None:
-            lines += ["", "[Route]", f"Gateway={gateway}"] + (["GatewayOnLink=yes"] if onlink else [])
+    for gateway, onlink in config.gateways:
+        lines += ["", "[Route]", f"Gateway={gateway}"] + (["GatewayOnLink=yes"] if onlink else [])
     return "\n".join(lines) + "\n"
 
 
@@ -466,52 +465,71 @@ def check(fields: StaticFields, env: Environment) -> StaticConfig:
     return check_static(fields, in_use(snapshot))
 
 
-def _wait_released(ipr: Any, index: int, wait: float) -> bool:
-    """Whether the DHCP client's lease addresses (those with a lifetime) went within `wait` seconds."""
+def _within(wait: float, done: Callable[[], bool]) -> bool:
+    """Whether `done()` came true within `wait` seconds (asked every 50 ms)."""
     deadline = time.monotonic() + wait
-    while True:
-        dynamic = [
-            m
-            for m in ipr.addr("dump", index=index)
-            if m.get("family") == AF_INET and not (int(m.get_attr("IFA_FLAGS") or m.get("flags") or 0) & 0x80)
-        ]
-        if not dynamic or time.monotonic() >= deadline:
-            return not dynamic
+    while not done():
+        if time.monotonic() >= deadline:
+            return False
         time.sleep(0.05)
+    return True
 
 
-def _wait_configured(ipr: Any, index: int, config: StaticConfig, wait: float) -> bool:
-    """Whether the interface has all of `config`'s addresses and default routes within `wait` s."""
-    deadline = time.monotonic() + wait
-    wanted = {str(a) for a in config.addresses}
-    gateways = [g for g in (config.gateway4, config.gateway6) if g is not None]
-    while True:
-        present = {
-            f"{m.get_attr('IFA_LOCAL') or m.get_attr('IFA_ADDRESS')}/{m.get('prefixlen')}"
-            for m in ipr.addr("dump", index=index)
-        }
-        routed = all(
-            any(
-                r.get_attr("RTA_GATEWAY") == str(g)
-                for r in _default_routes(ipr, index, AF_INET if g.version == 4 else AF_INET6)
-            )
-            for g in gateways
-        )
-        if (wanted <= present and routed) or time.monotonic() >= deadline:
-            return wanted <= present and routed
-        time.sleep(0.05)
+def _address_text(msg: Any) -> str:
+    """An address message as `str(ip_interface(...))` writes it: `10.0.0.5/24`."""
+    return f"{msg.get_attr('IFA_LOCAL') or msg.get_attr('IFA_ADDRESS')}/{msg.get('prefixlen')}"
+
+
+def _released(ipr: Any, index: int) -> bool:
+    """Whether the DHCP client's lease addresses (IPv4 with a lifetime) are gone."""
+    return not any(
+        m.get("family") == AF_INET and not (int(m.get_attr("IFA_FLAGS") or m.get("flags") or 0) & 0x80)
+        for m in ipr.addr("dump", index=index)
+    )
+
+
+def _configured(ipr: Any, index: int, config: StaticConfig) -> bool:
+    """Whether the interface has all of `config`'s addresses and default routes."""
+    present = {_address_text(m) for m in ipr.addr("dump", index=index)}
+    if not {str(a) for a in config.addresses} <= present:
+        return False
+    return all(
+        any(r.get_attr("RTA_GATEWAY") == str(gateway) for r in _default_routes(ipr, index, _family(gateway)))
+        for gateway, _onlink in config.gateways
+    )
+
+
+def _family(address: IPAddress) -> int:
+    return AF_INET if address.version == 4 else AF_INET6
 
 
 def _flush_family(ipr: Any, index: int, family: int, keep: set[str]) -> None:
     """Global addresses of one family on the interface go (link-local ones stay: IPv6 needs them)."""
     for msg in ipr.addr("dump", index=index):
-        if msg.get("family") != family or int(msg.get("scope") or 0) != 0:
-            continue
-        address = msg.get_attr("IFA_LOCAL") or msg.get_attr("IFA_ADDRESS")
-        if f"{address}/{msg.get('prefixlen')}" in keep:
+        if msg.get("family") != family or int(msg.get("scope") or 0) != 0 or _address_text(msg) in keep:
             continue
         with contextlib.suppress(Exception):  # already gone (the DHCP client was quicker)
+            address = msg.get_attr("IFA_LOCAL") or msg.get_attr("IFA_ADDRESS")
             ipr.addr("del", index=index, address=address, prefixlen=int(msg.get("prefixlen") or 0))
+
+
+def _set_static(ipr: Any, index: int, config: StaticConfig) -> None:
+    """`config`'s addresses (other global ones of their families go) and default routes."""
+    keep = {str(a) for a in config.addresses}
+    if config.ipv4 is not None:
+        _flush_family(ipr, index, AF_INET, keep)
+    if config.ipv6 is not None:
+        _flush_family(ipr, index, AF_INET6, keep)
+    for address in config.addresses:
+        ipr.addr(
+            "replace",
+            index=index,
+            address=str(address.ip),
+            prefixlen=address.network.prefixlen,
+            **({"flags": IFA_F_NODAD} if address.version == 6 else {}),
+        )
+    for gateway, onlink in config.gateways:
+        _add_default(ipr, index, gateway, onlink)
 
 
 def _default_routes(ipr: Any, index: int, family: int) -> list[Any]:
@@ -537,7 +555,7 @@ def _delete_default(ipr: Any, index: int, family: int, route: Any) -> None:
 
 
 def _add_default(ipr: Any, index: int, gateway: IPAddress, onlink: bool) -> None:
-    family = AF_INET if gateway.version == 4 else AF_INET6
+    family = _family(gateway)
     for route in _default_routes(ipr, index, family):
         _delete_default(ipr, index, family, route)
     dst = "0.0.0.0/0" if family == AF_INET else "::/0"
@@ -567,34 +585,15 @@ def apply_static(fields: StaticFields, env: Environment) -> Outcome:
             index = _index(ipr, interface)  # before anything changes: a vanished interface changes nothing
             dhcp = env.dhcp_client()
             dhcp.release(interface, config)
-            if dhcp.name != "none" and not _wait_released(ipr, index, env.release_wait):
+            if dhcp.name != "none" and not _within(env.release_wait, lambda: _released(ipr, index)):
                 notes.append(f"{dhcp.name} kept its lease address for {env.release_wait:.0f} s; removed it")
             ipr.link("set", index=index, state="up")
-            gateways = [
-                (gateway, onlink)
-                for gateway, onlink in ((config.gateway4, config.onlink4), (config.gateway6, config.onlink6))
-                if gateway is not None
-            ]
-            if dhcp.applies_static and _wait_configured(ipr, index, config, env.release_wait):
-                pass  # the client set it all from what `release` handed it; changes here would race it
-            else:
-                if dhcp.applies_static:
-                    notes.append(f"{dhcp.name} had not set it within {env.release_wait:g} s; set here")
-                keep = {str(a) for a in config.addresses}
-                if config.ipv4 is not None:
-                    _flush_family(ipr, index, AF_INET, keep)
-                if config.ipv6 is not None:
-                    _flush_family(ipr, index, AF_INET6, keep)
-                for address in config.addresses:
-                    ipr.addr(
-                        "replace",
-                        index=index,
-                        address=str(address.ip),
-                        prefixlen=address.network.prefixlen,
-                        **({"flags": IFA_F_NODAD} if address.version == 6 else {}),
-                    )
-                for gateway, onlink in gateways:
-                    _add_default(ipr, index, gateway, onlink)
+            if not dhcp.applies_static:
+                _set_static(ipr, index, config)
+            # A client handed the configuration sets it itself: changes made here meanwhile race it.
+            elif not _within(env.release_wait, lambda: _configured(ipr, index, config)):
+                notes.append(f"{dhcp.name} had not set it within {env.release_wait:g} s; set here")
+                _set_static(ipr, index, config)
     except NetworkConfigError:
         raise
     except Exception as e:  # netlink refused: the kernel's reason, and where it stopped
@@ -604,7 +603,7 @@ def apply_static(fields: StaticFields, env: Environment) -> Outcome:
     record = Applied(
         interface=interface,
         addresses=tuple(str(a) for a in config.addresses),
-        gateways=tuple((str(gateway), onlink) for gateway, onlink in gateways),
+        gateways=tuple((str(gateway), onlink) for gateway, onlink in config.gateways),
         dns=tuple(str(d) for d in config.dns),
         dhcp_client=dhcp.name,
         resolver=resolver.name if resolver is not None else "",

@@ -50,6 +50,12 @@ class StaticConfig:
     def addresses(self) -> tuple[ipaddress.IPv4Interface | ipaddress.IPv6Interface, ...]:
         return tuple(a for a in (self.ipv4, self.ipv6) if a is not None)
 
+    @property
+    def gateways(self) -> tuple[tuple[IPAddress, bool], ...]:
+        """(gateway, whether its route is on-link) for each family that has one."""
+        pairs = ((self.gateway4, self.onlink4), (self.gateway6, self.onlink6))
+        return tuple((gateway, onlink) for gateway, onlink in pairs if gateway is not None)
+
     def describe(self) -> str:
         """One line for messages: "192.0.2.10/24 via 192.0.2.1, DNS 192.0.2.53"."""
         parts = []

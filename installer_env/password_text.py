@@ -63,7 +63,7 @@ def password_lines(pw: PasswordFacts) -> list[str]:
     if pw.secret is None:
         if failed:  # the reason this login made none says more than "no password yet"
             return labelled("Password", ["(none)", *failed])
-        return [f"Password     (none) {pw.missing or ''}".rstrip()]
+        return labelled("Password", [f"(none) {pw.missing or ''}".rstrip()])
     lines = [pw.secret]
     if pw.applied:
         lines.append(f"set for {pw.user}; {pw.detail}")

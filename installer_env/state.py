@@ -207,6 +207,8 @@ class StateStore:
         to look while the directory cannot be watched (it does not exist yet). An unreadable or
         damaged file yields None; `read()` says why.
         """
+        import asyncio  # here: reading the state (a VT's first text) needs none of it
+
         last: tuple[int, int, int, int] | bool | None = False
         changes: DirectoryChanges | None = None
         try:
@@ -221,8 +223,6 @@ class StateStore:
                     last = sig
                     yield self.read_or_none()
                 if changes is None:
-                    import asyncio  # here: reading the state (a VT's first text) needs none of it
-
                     await asyncio.sleep(interval)
                 else:
                     await changes.wait(timeout=WATCH_RECHECK_SECONDS)

@@ -32,22 +32,17 @@ class MainScreen(Screen[None]):
         self.config = config
         self._shown = first
         self._layout: tuple[layout.Layout, bool] | None = None  # and whether the hint shows
+        self._code = QrView(id="qr")
+        self._qr_hint = Static(QR_HINT, id="qr-hint", markup=False)
 
     def compose(self) -> ComposeResult:
-        # The layout for the terminal's size is chosen before the widgets mount, so that they are
+        # The layout for the terminal's size is set before the widgets mount, so that they are
         # styled once, with it: a class set on the screen later restyles every widget on it.
-        chosen, hint = self._choose()
-        self._set_kind(chosen.kind, update=False)
-        self._layout = (chosen, hint)
-        code = QrView(id="qr")
-        code.show(chosen.code)
-        qr_hint = Static(QR_HINT, id="qr-hint", markup=False)
-        qr_hint.display = hint
-
+        self._relayout()
         yield Static(id="title", markup=False)
         with Container(id="body"):
             with Container(id="qr-box"):
-                yield code
+                yield self._code
             with Vertical(id="info"):
                 yield PasswordBox(id="password")
                 with VerticalScroll(id="details", can_focus=True):
@@ -55,7 +50,7 @@ class MainScreen(Screen[None]):
                     yield TorLine(id="tor")
                     yield SshState(id="ssh")
                     yield WifiLine(id="wifi")
-                yield qr_hint
+                yield self._qr_hint
                 yield Static(id="message", markup=False)
         yield KeyBar()
 
@@ -90,16 +85,13 @@ class MainScreen(Screen[None]):
         chosen = layout.choose(size.width, size.height, fit)
         return chosen, chosen.kind is layout.Kind.SMALL and fit is not None
 
-    def _set_kind(self, kind: layout.Kind, *, update: bool = True) -> None:
-        for each in layout.Kind:
-            self.set_class(kind is each, f"-{each.value}", update=update)
-
     def _relayout(self) -> None:
         chosen, hint = self._choose()
         if (chosen, hint) == self._layout:
             return  # a class changed on the screen restyles every widget on it: only when needed
         if self._layout is None or chosen.kind is not self._layout[0].kind:
-            self._set_kind(chosen.kind)
+            for kind in layout.Kind:  # before mounting (compose) nothing is styled yet to restyle
+                self.set_class(chosen.kind is kind, f"-{kind.value}", update=self.is_mounted)
         self._layout = (chosen, hint)
-        self.query_one(QrView).show(chosen.code)
-        self.query_one("#qr-hint").display = hint
+        self._code.show(chosen.code)
+        self._qr_hint.display = hint
