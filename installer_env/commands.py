@@ -86,7 +86,8 @@ def print_qr(snap: Snapshot, config: Config, pure_ascii: bool, invert: bool) -> 
     """Just the code, fitted to the terminal like every other view; when not even the smallest
     code fits, the whole code is printed all the same (it can be scrolled or redirected)."""
     from installer_env import qr
-    from installer_env.presentation import Viewer, present
+    from installer_env.presentation import Viewer
+    from installer_env.wording import present
 
     p = present(snap, Viewer.STATUS, qr_max_addrs=config.qr_max_addrs)
     pure_ascii = pure_ascii or invert

@@ -27,6 +27,8 @@ CONFIG_SIZE_LIMIT = 1024 * 1024
 
 @dataclass(frozen=True)
 class Config:
+    """The settings, from the settings file and INSTALLER_ENV_* variables (`load_config`)."""
+
     state_dir: Path = Path(DEFAULT_STATE_DIR)
     # Password policy.
     password_words: int = 4

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import enum
+import functools
 import os
 import re
 import sys
@@ -28,7 +29,9 @@ from installer_env.hostname import names
 from installer_env.state import StateStore, read_password
 
 if TYPE_CHECKING:
-    from installer_env.session import Snapshot
+    from installer_env.presentation import Presentation
+    from installer_env.qr import QrCode
+    from installer_env.session import Session, Snapshot
 
 RETURN_HINT = "Type installer-env screen to return to the installer screen."
 # Clear the screen and put the cursor in the top left corner.
@@ -181,12 +184,55 @@ def early_text(snap: Snapshot) -> str:
     """The password and the ssh logins, written over the early password from the top: the lines
     both share stay where they are. The VT has no alternate screen: the screen's first frame then
     paints every cell over this text."""
-    from installer_env import presentation, status
+    from installer_env import status
+    from installer_env.presentation import Viewer
+    from installer_env.wording import present
 
     # Plain text with no keys yet: the plain view's words.
-    essentials = status.essentials(presentation.present(snap, presentation.Viewer.PLAIN))
+    essentials = status.essentials(present(snap, Viewer.PLAIN))
     text = essentials.replace("\n", CLEAR_LINE + "\n")  # no tail of a longer line stays
     return HOME + text + CLEAR_BELOW + "\nStarting the installer screen...\n"
+
+
+@dataclasses.dataclass(frozen=True)
+class FirstLook:
+    """The first snapshot as the screen's first frame takes it: already worded, with its QR codes
+    made, and the snapshot itself pickled. Made in the child (`in_child`), so that the UI thread
+    draws the first frame with none of the session model, the network code or qrcode loaded;
+    the app unpickles the snapshot (loading the model) once that frame is out."""
+
+    presentation: Presentation  # the screen's (`wording.for_screen`)
+    qr_codes: dict[int, QrCode]  # every code the screen may draw of it (`qr.codes_for`)
+    early_text: str | None  # the password and ssh logins, where they go before the frame
+    snapshot: bytes  # the pickled `Snapshot`
+
+    def adopt_qr_codes(self) -> None:
+        from installer_env import qr
+
+        qr.adopt(self.presentation.qr_content, self.qr_codes)
+
+    def session(self) -> Session:
+        import pickle
+
+        from installer_env.session import Session
+
+        return Session(pickle.loads(self.snapshot))  # noqa: S301 (our own child's, or our own)
+
+
+def first_look(config: Config, first_snapshot: Callable[[], Snapshot], early: bool) -> FirstLook:
+    """The first snapshot collected and made ready for the screen (see `FirstLook`)."""
+    import pickle
+
+    from installer_env import qr, wording
+
+    snap = first_snapshot()
+    presentation = wording.for_screen(snap, config)
+    return FirstLook(
+        presentation=presentation,
+        qr_codes=qr.codes_for(presentation.qr_content),
+        early_text=early_text(snap) if early else None,
+        snapshot=pickle.dumps(snap),
+    )
 
 
 def in_child(work: Callable[[], T]) -> Callable[[], T]:
@@ -246,36 +292,33 @@ def _screen(
 ) -> int:
     early = early_text_wanted(os.environ)
 
-    def first_snapshot_shown(snapshot: Callable[[], Snapshot]) -> Snapshot:
-        snap = snapshot()
-        if early:  # written before the app exists: the app waits for this snapshot
-            sys.stdout.write(early_text(snap))
+    def first_look_shown(look: Callable[[], FirstLook]) -> FirstLook:
+        first = look()
+        if first.early_text is not None:  # written before the app exists: the app waits for this
+            sys.stdout.write(first.early_text)
             sys.stdout.flush()
-        return snap
+        return first
 
     try:
         if early:
             sys.stdout.write(early_password(config, store, rotation_problem))
-            sys.stdout.flush()
-        # The session model, now that the password is on screen: before the child (which then
-        # has it too) and before the thread below, so that no two threads import it at once.
-        from concurrent.futures import ThreadPoolExecutor
-
-        from installer_env import status  # noqa: F401 (and presentation and session with it)
-        from installer_env.session import Session
-
         sys.stdout.flush()  # nothing buffered is copied into the child
         sys.stderr.flush()
-        snapshot = in_child(first_snapshot)
+        # The child imports the session model and collects; this process imports only what the
+        # first frame draws, and the model after it (FirstLook).
+        look = in_child(functools.partial(first_look, config, first_snapshot, early))
         _start(meanwhile)
+        from concurrent.futures import ThreadPoolExecutor
+
         with ThreadPoolExecutor(max_workers=1) as pool:
             # This thread waits for the child (without the interpreter lock) and writes the early
             # text as soon as it answers, while the UI thread imports textual.
-            first = pool.submit(first_snapshot_shown, snapshot)
+            pending = pool.submit(first_look_shown, look)
             from installer_env.ui.app import InstallerApp
 
-            session = Session(first.result())
-        app = InstallerApp(config, store, session)
+            first = pending.result()
+        first.adopt_qr_codes()
+        app = InstallerApp(config, store, first.session, presentation=first.presentation)
         try:
             app.run()
         except Exception as e:  # the app restores the terminal itself; this is the last net

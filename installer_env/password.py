@@ -17,7 +17,7 @@ def wordlist() -> tuple[str, ...]:
     """The EFF long diceware list (7776 words) as shipped by the xkcdpass package. Read for each
     password, not kept: half a MiB the screen would hold for a key pressed once in a while."""
     text = (resources.files("xkcdpass") / "static" / "eff-long").read_text(encoding="utf-8")
-    words = tuple(dict.fromkeys(w.strip() for w in text.splitlines() if w.strip()))
+    words = tuple(dict.fromkeys(text.split()))  # one word a line; no word holds a space
     if len(words) != LIST_SIZE:  # a truncated or replaced list would silently weaken every password
         raise RuntimeError(f"EFF long word list has {len(words)} words, expected {LIST_SIZE}")
     return words

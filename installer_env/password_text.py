@@ -20,6 +20,8 @@ LABEL_WIDTH = 13  # the text views' left column: "Password     ", "SSH          
 
 @dataclass(frozen=True)
 class PasswordFacts:
+    """The password as every view shows it: the secret, or why there is none, and its caveats."""
+
     user: str
     secret: str | None  # None: no password at all; `missing` says why
     missing: str | None

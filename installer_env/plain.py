@@ -12,9 +12,10 @@ from typing import TextIO
 
 from installer_env import qr, status
 from installer_env.config import Config
-from installer_env.presentation import Viewer, present
+from installer_env.presentation import Viewer
 from installer_env.session import Session, Snapshot, run_sources
 from installer_env.state import StateStore
+from installer_env.wording import present
 
 SETTLE_SECONDS = 0.5
 FOOTER = "Ctrl-C: leave to the shell (type installer-env screen to come back)."

@@ -9,23 +9,22 @@ given space, so the screen, plain mode, `status`, `installer-env qr` and the tes
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 import json
 import os
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from installer_env import network, tor
 from installer_env.leanimport import lean_import
 
-# qrcode's matrix code without its image drawers, which import Pillow (see leanimport): the
-# helper puts the packages in place first, so the imports below load only what they name.
-lean_import("qrcode.main")
-import qrcode.constants  # noqa: E402
-import qrcode.exceptions  # noqa: E402
-from qrcode.main import QRCode  # noqa: E402
+if TYPE_CHECKING:
+    from qrcode.main import QRCode
+
+# qrcode, the network rules and the onion checks are imported where a code's payload is made, not
+# with this module: the screen's first frame draws codes its first snapshot's child made
+# (`codes_for`, `adopt`), with none of them loaded.
 
 Matrix = tuple[tuple[bool, ...], ...]
 
@@ -36,12 +35,7 @@ SSH_PORT = 22  # the port clan tries when an address carries none
 
 # Strongest first: at the smallest version the data needs, the strongest level that still fits it
 # costs no extra modules and makes the code more forgiving of glare and a shaky phone.
-_LEVELS = (
-    ("H", qrcode.constants.ERROR_CORRECT_H),
-    ("Q", qrcode.constants.ERROR_CORRECT_Q),
-    ("M", qrcode.constants.ERROR_CORRECT_M),
-    ("L", qrcode.constants.ERROR_CORRECT_L),
-)
+_LEVELS = ("H", "Q", "M", "L")
 
 # Half blocks: every cell is drawn with the light colour in the foreground and the dark colour in
 # the background, and the glyph says which halves are light. The Linux VT has only 8 background
@@ -67,6 +61,8 @@ HALF_BLOCK_GLYPHS = GLYPH_BOTH_LIGHT + GLYPH_UPPER_LIGHT + GLYPH_LOWER_LIGHT
 
 @dataclass(frozen=True)
 class QrCode:
+    """One code: what it holds (the payload and its parts), its size and level, and its modules."""
+
     payload: str  # the exact text encoded, ASCII
     has_password: bool  # False: `"pass":null` (no password yet, or one too long for any code)
     onion: str | None  # the onion address in the payload, if any
@@ -87,6 +83,8 @@ def qr_host(entry: str) -> str | None:
     The hosts come from the network module, already filtered; this guards the payload against
     anything else: names, link-local or scoped addresses (`fe80::1%eth0`), loopback.
     """
+    from installer_env import network
+
     text = entry[1:-1] if entry.startswith("[") and entry.endswith("]") else entry
     try:
         address = ipaddress.ip_address(text)
@@ -101,10 +99,12 @@ def qr_host(entry: str) -> str | None:
 
 def onion_host(onion: str | None) -> str | None:
     """`<56 base32 chars>.onion`, or None for anything that is not a valid v3 onion address (yet)."""
+    from installer_env.tor.onion import check_onion_address
+
     if not onion:
         return None
     try:
-        return tor.check_onion_address(onion.strip())
+        return check_onion_address(onion.strip())
     except ValueError:
         return None
 
@@ -142,11 +142,25 @@ def payload(password: str | None, onion: str | None, addrs: Sequence[str], port:
     return json.dumps(document, ensure_ascii=True, separators=(",", ":"))
 
 
+def _qrcode() -> type[QRCode[Any]]:
+    """qrcode's code class, without its image drawers, which import Pillow (see leanimport): the
+    helper puts the packages in place first, so the imports load only what they name."""
+    lean_import("qrcode.main")
+    from qrcode.main import QRCode
+
+    return QRCode
+
+
 def _fit(text: str) -> tuple[int, str, int]:
     """(version, level name, qrcode level) of the smallest code that holds `text`."""
+    code_class = _qrcode()
+    import qrcode.constants
+    import qrcode.exceptions
+
     versions: dict[str, tuple[int, int]] = {}
-    for name, level in _LEVELS:
-        code = QRCode(error_correction=level, border=0)
+    for name in _LEVELS:
+        level: int = getattr(qrcode.constants, f"ERROR_CORRECT_{name}")
+        code = code_class(error_correction=level, border=0)
         code.add_data(text)
         try:
             versions[name] = (code.best_fit(), level)
@@ -155,14 +169,14 @@ def _fit(text: str) -> tuple[int, str, int]:
     if not versions:
         raise ValueError(f"{len(text)} bytes do not fit in a QR code")
     smallest = min(v for v, _ in versions.values())
-    name = next(n for n, _ in _LEVELS if n in versions and versions[n][0] == smallest)
+    name = next(n for n in _LEVELS if n in versions and versions[n][0] == smallest)
     return smallest, name, versions[name][1]
 
 
 def encode(text: str) -> tuple[int, str, Matrix]:
     """(version, error correction, matrix) for `text`: smallest version, strongest level at it."""
     version, name, level = _fit(text)
-    code = QRCode(version=version, error_correction=level, border=0)
+    code = _qrcode()(version=version, error_correction=level, border=0)
     code.add_data(text)
     code.make(fit=False)
     return version, name, tuple(tuple(bool(m) for m in row) for row in code.get_matrix())
@@ -221,13 +235,48 @@ class TooSmall:
     rows: int
 
 
-@functools.lru_cache(maxsize=64)
+# The codes made so far, by content and number of its hosts: a view lays out again on every resize
+# and snapshot, and the screen's first codes come from its first snapshot's child (`adopt`).
+_made: dict[tuple[Content, int], QrCode] = {}
+_MADE_KEPT = 64
+_made_lock = threading.Lock()  # views on more than one thread (the screen and its status answers)
+
+
+def _keep(content: Content, count: int, code: QrCode) -> None:
+    with _made_lock:
+        if len(_made) >= _MADE_KEPT:
+            del _made[next(iter(_made))]  # the oldest
+        _made[content, count] = code
+
+
 def _code(content: Content, count: int) -> QrCode:
-    hosts = content.hosts[:count]
-    try:
-        return build(content.password, content.onion, hosts, content.port)
-    except ValueError:  # a password of thousands of characters (not one of ours): the rest still fits
-        return build(None, content.onion, hosts, content.port)
+    code = _made.get((content, count))
+    if code is None:
+        hosts = content.hosts[:count]
+        try:
+            code = build(content.password, content.onion, hosts, content.port)
+        except ValueError:  # a password of thousands of characters (not one of ours): the rest still fits
+            code = build(None, content.onion, hosts, content.port)
+        _keep(content, count, code)
+    return code
+
+
+def codes_for(content: Content) -> dict[int, QrCode]:
+    """Every code `fit` may draw for `content`, by the number of its hosts it holds (those that
+    can be made at all): what a process that has qrcode loaded hands to one that has not."""
+    codes = {}
+    for count in range(len(content.hosts), -1, -1):
+        try:
+            codes[count] = _code(content, count)
+        except ValueError:  # too many long hosts for any version, as in `fit`
+            continue
+    return codes
+
+
+def adopt(content: Content, codes: Mapping[int, QrCode]) -> None:
+    """Codes from `codes_for` (in another process), drawn by `fit` without making them again."""
+    for count, code in codes.items():
+        _keep(content, count, code)
 
 
 def fit(

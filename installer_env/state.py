@@ -35,6 +35,8 @@ WATCH_RECHECK_SECONDS = 60.0
 
 @dataclass(frozen=True)
 class PasswordState:
+    """The password record of the state file: the secret, whose it is, and whether it is set."""
+
     password: str
     user: str
     words: int

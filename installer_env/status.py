@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 from installer_env import kexec, qr
 from installer_env.password_text import labelled, password_lines
-from installer_env.presentation import Presentation, Viewer, present
+from installer_env.presentation import Presentation, Viewer
 from installer_env.session import Snapshot
+from installer_env.wording import present
 
 if TYPE_CHECKING:
     from installer_env.config import Config

@@ -24,6 +24,8 @@ class UntrustedFile(Exception):
 
 @dataclass(frozen=True)
 class Rules:
+    """What a file must be to be read: how big at most, whose, and whether it may be a link."""
+
     limit: int  # bytes
     owners: Collection[int]  # uids allowed to own the file
     follow_links: bool  # the settings file may be a link (/etc on NixOS), state files never

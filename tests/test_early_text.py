@@ -19,10 +19,11 @@ import pytest
 from installer_env import console, hostname, status
 from installer_env.config import Config
 from installer_env.network import NetworkSnapshot
-from installer_env.presentation import Viewer, present
+from installer_env.presentation import Viewer
 from installer_env.session import Snapshot
 from installer_env.sshd import SshdStatus
 from installer_env.state import PasswordState, StateStore
+from installer_env.wording import present
 
 QR_GLYPHS = ("▀".encode(), "▄".encode())
 TEXTUAL_STARTS = b"\x1b[?1049h"  # the first thing Textual's driver writes (the alternate screen)

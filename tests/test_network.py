@@ -15,8 +15,8 @@ from qrimage import LIGHT_THEME, decode_text
 
 from installer_env import network, qr, sshd, status
 from installer_env.network import Interface, NetworkSnapshot
-from installer_env.presentation import present
 from installer_env.session import Session, Snapshot
+from installer_env.wording import present
 
 TIMEOUT = 10.0  # generous: DAD takes a second or two, and the machine is shared
 

@@ -2,9 +2,10 @@
 the thread that draws it.
 
 dbus-fast (the Wi-Fi helper) and stem (tor) load when their feature is used, so a console with
-them off never pays for them. pyroute2 (netlink) is needed for the first frame's addresses, but
-the first snapshot is collected by a child process while this one imports textual; asyncinotify
-and this process's own pyroute2 load when the sources start, after the first frame.
+them off never pays for them. The first snapshot is collected by a child process while this one
+imports textual, and handed over worded and with its QR codes made (`console.FirstLook`): the
+session model, the network code, pyroute2 and qrcode load in this process after the first frame,
+with the session and its sources.
 """
 
 from __future__ import annotations
@@ -30,9 +31,12 @@ import installer_env.ui.app as ui_app
 seen = {}
 
 def run(self, *args, **kwargs):
-    seen["loaded"] = sorted({m.split(".")[0] for m in sys.modules})
-    seen["network_problem"] = self.session.snapshot.network.problem
+    seen["loaded"] = sorted(sys.modules)
+    seen["logins"] = [c.text for c in self.presentation.logins]
+    seen["network_problem"] = self.session.snapshot.network.problem  # makes the session
     seen["interfaces"] = len(self.session.snapshot.network.interfaces)
+    from installer_env.wording import for_screen
+    seen["worded_here"] = for_screen(self.session.snapshot, self.config) == self.presentation
 
 ui_app.InstallerApp.run = run
 console.choose = lambda *args, **kwargs: console.View.SCREEN  # as on a console, without one
@@ -129,17 +133,68 @@ def test_on_the_vt_the_password_is_written_before_the_session_model_loads(tmp_pa
     assert loaded.isdisjoint(AFTER_THE_PASSWORD), sorted(loaded.intersection(AFTER_THE_PASSWORD))
 
 
-def test_the_first_snapshot_is_collected_by_a_child_process(tmp_path: Path) -> None:
-    """Its addresses come through pyroute2, which this process has not loaded when the app starts:
-    the child loaded it, on a CPU of its own."""
+# Loaded in the first snapshot's child, and in the screen's process only after its first frame.
+AFTER_THE_FIRST_FRAME = (
+    "pyroute2",
+    "qrcode",
+    "asyncinotify",  # the state directory is watched once the sources start
+    "installer_env.session",
+    "installer_env.wording",
+    "installer_env.network",
+    "installer_env.sshd",
+    "installer_env.tor",
+    "installer_env.status",
+)
+
+
+def test_the_first_snapshot_is_collected_and_worded_by_a_child_process(tmp_path: Path) -> None:
+    """Its addresses come through pyroute2 and its QR code through qrcode, neither of which this
+    process has loaded when the app starts: the child loaded them, on a CPU of its own, and
+    handed over the screen's presentation. The session is made from its snapshot after that."""
     result = _run_probe(FIRST_SNAPSHOT_PROBE, tmp_path)
     assert result.returncode == 0, result.stderr
     seen = json.loads(result.stdout.splitlines()[-1])
-    assert "textual" in seen["loaded"]  # the probe got as far as the screen
+    loaded = set(seen["loaded"])
+    assert "textual.app" in loaded  # the probe got as far as the screen
+    assert loaded.isdisjoint(AFTER_THE_FIRST_FRAME), sorted(
+        m for m in loaded if m.split(".")[0] in AFTER_THE_FIRST_FRAME or m in AFTER_THE_FIRST_FRAME
+    )
+    assert not any(m.startswith(("pyroute2.", "qrcode.")) for m in loaded)
     assert seen["network_problem"] is None
     assert seen["interfaces"] >= 1  # lo at least
-    assert "pyroute2" not in seen["loaded"]
-    assert "asyncinotify" not in seen["loaded"]  # the state directory is watched once sources start
+    assert seen["logins"]  # the mDNS name at least
+    assert seen["worded_here"]  # the child's presentation is the one of the snapshot it handed over
+
+
+def test_the_first_looks_qr_codes_are_drawn_without_qrcode_or_the_session_model(tmp_path: Path) -> None:
+    """A first look made in one process (as the child makes it) and drawn in another, fitted to two
+    spaces as the screen's layouts do, loads neither qrcode nor the session model there."""
+    maker = (
+        "import pickle, sys\n"
+        "from installer_env import console\n"
+        "import screen_data\n"
+        "look = console.first_look(screen_data.config(), screen_data.snapshot, early=False)\n"
+        "sys.stdout.buffer.write(pickle.dumps(look))\n"
+    )
+    made = subprocess.run(
+        [sys.executable, "-c", maker],
+        capture_output=True,
+        timeout=60,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parent)},
+    )
+    (tmp_path / "look.pickle").write_bytes(made.stdout)
+    loaded = _loaded_modules_after(
+        "import pickle\n"
+        f"look = pickle.loads(open({str(tmp_path / 'look.pickle')!r}, 'rb').read())\n"
+        "look.adopt_qr_codes()\n"
+        "wide = look.presentation.fit_qr(100, 37)\n"  # both hosts: 45 modules, 49x25 with 2
+        "narrow = look.presentation.fit_qr(47, 24)\n"  # neither: 41 modules, 45x23
+        "assert (wide.omitted, narrow.omitted) == (0, 2), (wide, narrow)\n"
+    )
+    assert "installer_env.presentation" in loaded
+    unwanted = {m for m in loaded if m.split(".")[0] == "qrcode" or m in AFTER_THE_FIRST_FRAME}
+    assert not unwanted, sorted(unwanted)
 
 
 def test_the_wired_network_screen_and_what_applies_addresses_load_on_its_first_visit() -> None:

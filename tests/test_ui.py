@@ -11,9 +11,9 @@ import screen_data
 from qrimage import decode_half_blocks
 from screen_tools import flat, screen_text, wait_for
 
-from installer_env import qr, rotation, status
+from installer_env import console, qr, rotation, status
 from installer_env.config import Config
-from installer_env.presentation import Viewer, present
+from installer_env.presentation import Viewer
 from installer_env.session import Session, collect
 from installer_env.state import StateStore
 from installer_env.tor import TorStatus
@@ -26,6 +26,7 @@ from installer_env.ui.widgets.footer import KeyBar
 from installer_env.ui.widgets.password import PasswordBox
 from installer_env.ui.widgets.qr import QrView
 from installer_env.ui.widgets.tor import progress_bar
+from installer_env.wording import present
 
 WIDE, TALL, SMALL = (160, 50), (80, 60), (80, 24)
 
@@ -140,6 +141,41 @@ async def test_password_rotated_from_another_console_shows_up(tmp_path: Path) ->
         assert second.password != first.password
         await wait_for(pilot, lambda: second.password in screen_text(app))
         assert first.password not in screen_text(app)
+
+
+async def test_from_a_first_look_the_session_follows_once_the_first_frame_is_out(tmp_path: Path) -> None:
+    """As a console starts it: the first frame from the child's first look, the session (the real
+    sources, the real state file) made from its snapshot after that frame."""
+    cfg = live_config(tmp_path)
+    store = StateStore(cfg.state_dir)
+    first = rotation.rotate(cfg, store)
+    look = console.first_look(cfg, lambda: collect(cfg, store), early=False)
+    app = InstallerApp(cfg, store, look.session, presentation=look.presentation)
+    assert app._session is None  # nothing of the session before the app runs
+    async with app.run_test(size=WIDE) as pilot:
+        await wait_for(pilot, lambda: first.password in screen_text(app))
+        code = look.qr_codes[len(look.presentation.qr_content.hosts)]  # every address fits
+        assert decode_half_blocks(app.screen.query_one(QrView).lines) == code.payload
+        await wait_for(pilot, lambda: app._session is not None)
+        assert app.snapshot.password == first  # the snapshot the child collected, unpickled
+        second = rotation.rotate(cfg, StateStore(cfg.state_dir))  # another console
+        await wait_for(pilot, lambda: second.password in screen_text(app))
+
+
+async def test_a_screen_asked_for_before_the_session_is_made_makes_it() -> None:
+    snap = screen_data.snapshot()
+    look = console.first_look(screen_data.config(), lambda: snap, early=False)
+    app = InstallerApp(
+        screen_data.config(),
+        StateStore(Path("/nonexistent")),
+        look.session,
+        presentation=look.presentation,
+        follow_sources=False,
+    )
+    assert app._session is None
+    app.action_network()  # as a key handled before the first frame's callback: e reads the snapshot
+    assert app._session is not None
+    assert app.snapshot == snap
 
 
 async def test_n_makes_a_new_password_through_the_core(tmp_path: Path) -> None:

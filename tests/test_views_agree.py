@@ -14,12 +14,13 @@ from screen_tools import flat, screen_text
 from terminal_capture import decode_capture
 
 from installer_env import commands, plain, qr, status
-from installer_env.presentation import Viewer, present
+from installer_env.presentation import Viewer
 from installer_env.session import collect
 from installer_env.sshd import SshdStatus
 from installer_env.state import StateStore
 from installer_env.tor import TorStatus
 from installer_env.ui.widgets.qr import QrView
+from installer_env.wording import present
 
 HOSTS = ("192.168.1.5", "[2001:db8::5]")
 

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 
 from textual import events, on
@@ -21,8 +22,7 @@ from installer_env import rotation
 from installer_env.config import Config
 from installer_env.console import NESTED_ENV
 from installer_env.errors import InstallerEnvError
-from installer_env.presentation import Presentation, Viewer, present
-from installer_env.session import NewPassword, Session, Snapshot, run_sources
+from installer_env.presentation import Presentation
 from installer_env.state import StateStore
 from installer_env.ui.driver import QuietLinuxDriver
 from installer_env.ui.screens.help import HelpScreen
@@ -31,6 +31,7 @@ from installer_env.ui.screens.qr_fullscreen import QrScreen
 
 if TYPE_CHECKING:
     from installer_env.netapply import Environment
+    from installer_env.session import Session, Snapshot
 
 
 class InstallerApp(App[None]):
@@ -48,41 +49,80 @@ class InstallerApp(App[None]):
         Binding("ctrl+c", "quit_to_shell", "Quit", show=False, priority=True),
     ]
 
-    # Set from the session in __init__, before any screen watches them. Screens render the
-    # presentation (made once per snapshot); the Wi-Fi screen reads the snapshot's raw Wi-Fi values.
-    snapshot: var[Snapshot] = var[Snapshot](None, init=False)  # type: ignore[arg-type]
+    # Screens render the presentation (made once per snapshot), set in __init__ before any screen
+    # watches it; the Wi-Fi and network screens read the snapshot's raw values, set with the session.
+    snapshot: var[Snapshot] = var["Snapshot"](None, init=False)  # type: ignore[arg-type]
     presentation: var[Presentation] = var[Presentation](None, init=False)  # type: ignore[arg-type]
     message: var[str] = var("")  # one line under the details: results of keys, until replaced
 
     def __init__(
-        self, config: Config, store: StateStore, session: Session, *, follow_sources: bool = True
+        self,
+        config: Config,
+        store: StateStore,
+        session: Session | Callable[[], Session],
+        *,
+        presentation: Presentation | None = None,
+        follow_sources: bool = True,
     ) -> None:
+        """`session`, or how to make it with `presentation`, its first snapshot's for the screen
+        (`wording.for_screen`): the first frame is drawn from that presentation, and the session
+        (which loads the session model) is made once the frame is out, or at the first key that
+        needs it."""
         super().__init__()
         self.config = config
         self.store = store
-        self.session = session
         self.follow_sources = follow_sources
-        self.set_reactive(InstallerApp.snapshot, session.snapshot)
-        self.set_reactive(InstallerApp.presentation, self._present(session.snapshot))
+        self._session: Session | None = None
+        self._make_session: Callable[[], Session] | None = None
+        if callable(session):
+            assert presentation is not None, "a session made later needs its first presentation"
+            self._make_session = session
+        else:
+            self._adopt(session)
+            presentation = presentation or self._present(session.snapshot)
+        self.set_reactive(InstallerApp.presentation, presentation)
         self.theme = "ansi-dark"
         # Where the wired network screen applies changes: this system (tests: a namespace of theirs);
         # made with the screen on its first visit.
         self.network_environment: Environment | None = None
         self._signals_before: dict[signal.Signals, signal._HANDLER] = {}
 
-        if session.snapshot.rotation_problem:
-            self.message = f"No new password: {session.snapshot.rotation_problem}"
+        if presentation.password.rotation_problem:
+            self.message = f"No new password: {presentation.password.rotation_problem}"
+
+    @property
+    def session(self) -> Session:
+        return self._session_made()
+
+    def _session_made(self) -> Session:
+        """The session, made now if the first frame has not made it yet (a key pressed before)."""
+        if self._session is None:
+            assert self._make_session is not None
+            self._adopt(self._make_session())
+            assert self._session is not None
+        return self._session
+
+    def _adopt(self, session: Session) -> None:
+        self._session = session
+        self.set_reactive(InstallerApp.snapshot, session.snapshot)
 
     def get_default_screen(self) -> Screen[None]:
         return MainScreen(self.config, self.presentation)
 
     def on_mount(self) -> None:
         self._leave_on_signals(asyncio.get_running_loop())
+        # The first snapshot was just collected: the session and its sources (netlink, udev,
+        # inotify) can wait until it is on screen, where their set-up would delay the first frame.
+        self.call_after_refresh(self._follow)
+
+    def _follow(self) -> None:
+        from installer_env.session import run_sources
+
         self.run_worker(self._follow_session(), name="snapshots")
         if self.follow_sources:
-            # The first snapshot was just collected: starting the sources (netlink, udev, inotify)
-            # can wait until it is on screen, where their set-up would delay the first frame.
-            self.call_after_refresh(self._start_sources)
+            self.run_worker(
+                run_sources(self.config, self.store, self.session), name="sources", exit_on_error=False
+            )
 
     def _leave_on_signals(self, loop: asyncio.AbstractEventLoop) -> None:
         """SIGHUP and SIGTERM leave as `x` does (a hang-up would otherwise end the process at once),
@@ -110,24 +150,19 @@ class InstallerApp(App[None]):
         for sig, handler in self._signals_before.items():
             signal.signal(sig, handler)
 
-    def _start_sources(self) -> None:
-        self.run_worker(
-            run_sources(self.config, self.store, self.session), name="sources", exit_on_error=False
-        )
-
     def get_driver_class(self) -> type[Driver]:
         # Ours sleeps while the console is idle and leaves when the terminal goes away.
         driver = super().get_driver_class()
         return QuietLinuxDriver if driver is LinuxDriver else driver
 
     def _present(self, snap: Snapshot) -> Presentation:
-        config = self.config
-        return present(
-            snap, Viewer.SCREEN, qr_max_addrs=config.qr_max_addrs, wifi_enabled=config.wifi_enabled
-        )
+        from installer_env.wording import for_screen
+
+        return for_screen(snap, self.config)
 
     async def _follow_session(self) -> None:
-        async for snap in self.session.snapshots():
+        session = self.session
+        async for snap in session.snapshots():
             if snap is not self.snapshot:
                 self.presentation = self._present(snap)
                 self.snapshot = snap
@@ -156,6 +191,7 @@ class InstallerApp(App[None]):
         if not self._on_wifi_screen():
             from installer_env.ui.screens.wifi import WifiScreen
 
+            self._session_made()  # the screen follows the raw snapshot, which comes with it
             self.push_screen(WifiScreen())
 
     def action_network(self) -> None:
@@ -165,6 +201,7 @@ class InstallerApp(App[None]):
 
             if self.network_environment is None:
                 self.network_environment = Environment(state_dir=self.config.state_dir, demo=self.config.demo)
+            self._session_made()  # the screen follows the raw snapshot, which comes with it
             self.push_screen(NetworkScreen(self.network_environment))
 
     def action_new_password(self) -> None:
@@ -178,6 +215,8 @@ class InstallerApp(App[None]):
         except InstallerEnvError as e:
             self.message = f"No new password: {e}"
             return
+        from installer_env.session import NewPassword
+
         self.session.publish(NewPassword(state))
         if state.applied:
             self.message = f"New password set (generation {state.generation}); the old one no longer works."

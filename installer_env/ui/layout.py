@@ -39,6 +39,8 @@ class Kind(enum.StrEnum):
 
 @dataclass(frozen=True)
 class Layout:
+    """The arrangement chosen for a terminal size, and the QR code fitted to it."""
+
     kind: Kind
     code: qr.Fitted | None  # None for SMALL
 
