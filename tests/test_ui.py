@@ -162,20 +162,25 @@ async def test_from_a_first_look_the_session_follows_once_the_first_frame_is_out
         await wait_for(pilot, lambda: second.password in screen_text(app))
 
 
-async def test_a_screen_asked_for_before_the_session_is_made_makes_it() -> None:
+async def test_a_screen_of_raw_values_asked_for_before_the_first_frame_makes_the_session(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """e (or w) pressed before the app follows its session (as at a first frame that never came,
+    here with the first frame's hook gone) makes it and follows it."""
+    monkeypatch.setattr(InstallerApp, "on_ready", lambda self: None)
     snap = screen_data.snapshot()
     look = console.first_look(screen_data.config(), lambda: snap, early=False)
+    store = StateStore(Path("/nonexistent"))
     app = InstallerApp(
-        screen_data.config(),
-        StateStore(Path("/nonexistent")),
-        look.session,
-        presentation=look.presentation,
-        follow_sources=False,
+        screen_data.config(), store, look.session, presentation=look.presentation, follow_sources=False
     )
-    assert app._session is None
-    app.action_network()  # as a key handled before the first frame's callback: e reads the snapshot
-    assert app._session is not None
-    assert app.snapshot == snap
+    async with app.run_test(size=WIDE) as pilot:
+        await pilot.pause()
+        assert app._session is None
+        await pilot.press("e")
+        await wait_for(pilot, lambda: app._session is not None and app.snapshot == snap)
+        app.session.publish(screen_data.network(screen_data.ETH0))
+        await wait_for(pilot, lambda: app.snapshot.network == screen_data.network(screen_data.ETH0))
 
 
 async def test_n_makes_a_new_password_through_the_core(tmp_path: Path) -> None:

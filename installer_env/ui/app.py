@@ -74,6 +74,7 @@ class InstallerApp(App[None]):
         self.follow_sources = follow_sources
         self._session: Session | None = None
         self._make_session: Callable[[], Session] | None = None
+        self._following = False
         if callable(session):
             assert presentation is not None, "a session made later needs its first presentation"
             self._make_session = session
@@ -111,17 +112,26 @@ class InstallerApp(App[None]):
 
     def on_mount(self) -> None:
         self._leave_on_signals(asyncio.get_running_loop())
-        # The first snapshot was just collected: the session and its sources (netlink, udev,
-        # inotify) can wait until it is on screen, where their set-up would delay the first frame.
-        self.call_after_refresh(self._follow)
+
+    def on_ready(self) -> None:
+        # The first frame is out (Textual's Ready, whatever screen is on top by then). The first
+        # snapshot was just collected: the session and its sources (netlink, udev, inotify) wait
+        # until it is on screen, where making them would delay the first frame.
+        self._follow()
 
     def _follow(self) -> None:
+        """Follow the session and run its sources: from the first frame on, or from a key that
+        needs them before (a screen that shows the session's raw values)."""
+        if self._following:
+            return
+        self._following = True
         from installer_env.session import run_sources
 
-        self.run_worker(self._follow_session(), name="snapshots")
+        session = self._session_made()
+        self.run_worker(self._follow_session(session), name="snapshots")
         if self.follow_sources:
             self.run_worker(
-                run_sources(self.config, self.store, self.session), name="sources", exit_on_error=False
+                run_sources(self.config, self.store, session), name="sources", exit_on_error=False
             )
 
     def _leave_on_signals(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -160,8 +170,7 @@ class InstallerApp(App[None]):
 
         return for_screen(snap, self.config)
 
-    async def _follow_session(self) -> None:
-        session = self.session
+    async def _follow_session(self, session: Session) -> None:
         async for snap in session.snapshots():
             if snap is not self.snapshot:
                 self.presentation = self._present(snap)
@@ -191,7 +200,7 @@ class InstallerApp(App[None]):
         if not self._on_wifi_screen():
             from installer_env.ui.screens.wifi import WifiScreen
 
-            self._session_made()  # the screen follows the raw snapshot, which comes with it
+            self._follow()  # the screen shows the session's raw snapshot
             self.push_screen(WifiScreen())
 
     def action_network(self) -> None:
@@ -201,7 +210,7 @@ class InstallerApp(App[None]):
 
             if self.network_environment is None:
                 self.network_environment = Environment(state_dir=self.config.state_dir, demo=self.config.demo)
-            self._session_made()  # the screen follows the raw snapshot, which comes with it
+            self._follow()  # the screen shows the session's raw snapshot
             self.push_screen(NetworkScreen(self.network_environment))
 
     def action_new_password(self) -> None:
