@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import enum
-import functools
 import os
 import re
 import sys
@@ -125,39 +124,44 @@ def show(
     store: StateStore,
     *,
     force_plain: bool = False,
-    rotation_problem: str | None = None,
+    login: Callable[[], str | None] | None = None,
     meanwhile: Callable[[], None] | None = None,
 ) -> int:
-    """`meanwhile`: work for a thread of its own (starting sshd), started once the screen's early
-    password is out and its first snapshot's child forked (a fork wants no other thread)."""
+    """`login`: the login's own work (its password), done before anything is shown; it returns why
+    there is no new password, if so. On the screen it runs in the first snapshot's child, while
+    this process imports textual. `meanwhile`: work for a thread of its own (starting sshd),
+    started once the screen's first snapshot's child forked (a fork wants no other thread)."""
     view = choose(os.environ, tty_name(), force_plain, keyboard=sys.stdin.isatty())
-
-    def first_snapshot() -> Snapshot:
-        from installer_env.session import collect
-
-        # The screen and plain mode run the sources themselves: Wi-Fi and tor come from them.
-        snap = collect(config, store, live=view is not View.ONCE)
-        return dataclasses.replace(snap, rotation_problem=rotation_problem)
-
-    if view is not View.SCREEN:
-        _start(meanwhile)
+    if view is View.SCREEN:
+        return _screen(config, store, login, meanwhile)
+    rotation_problem = login() if login is not None else None
+    _start(meanwhile)
+    # The plain view runs the sources itself: Wi-Fi and tor come from them.
+    snap = first_snapshot(config, store, rotation_problem, live=view is View.PLAIN)
     if view is View.ONCE:
         from installer_env import status
 
-        sys.stdout.write(status.to_text(first_snapshot()))
+        sys.stdout.write(status.to_text(snap))
         return 0
-    if view is View.PLAIN:
-        import asyncio
+    import asyncio
 
-        from installer_env import plain
-        from installer_env.session import Session
+    from installer_env import plain
+    from installer_env.session import Session
 
-        session = Session(first_snapshot())
-        with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(plain.run(config, store, session, sys.stdout))
-        print(RETURN_HINT)
-        return 0
-    return _screen(config, store, first_snapshot, rotation_problem, meanwhile)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(plain.run(config, store, Session(snap), sys.stdout))
+    print(RETURN_HINT)
+    return 0
+
+
+def first_snapshot(
+    config: Config, store: StateStore, rotation_problem: str | None, *, live: bool
+) -> Snapshot:
+    """`live`: for a view that runs the sources (the screen, plain text), which bring Wi-Fi and tor."""
+    from installer_env.session import collect
+
+    snap = collect(config, store, live=live)
+    return dataclasses.replace(snap, rotation_problem=rotation_problem)
 
 
 def _start(meanwhile: Callable[[], None] | None) -> None:
@@ -203,7 +207,6 @@ class FirstLook:
 
     presentation: Presentation  # the screen's (`wording.for_screen`)
     qr_codes: dict[int, QrCode]  # every code the screen may draw of it (`qr.codes_for`)
-    early_text: str | None  # the password and ssh logins, where they go before the frame
     snapshot: bytes  # the pickled `Snapshot`
 
     def adopt_qr_codes(self) -> None:
@@ -219,20 +222,14 @@ class FirstLook:
         return Session(pickle.loads(self.snapshot))  # noqa: S301 (our own child's, or our own)
 
 
-def first_look(config: Config, first_snapshot: Callable[[], Snapshot], early: bool) -> FirstLook:
-    """The first snapshot collected and made ready for the screen (see `FirstLook`)."""
+def first_look(config: Config, snap: Snapshot) -> FirstLook:
+    """The first snapshot made ready for the screen (see `FirstLook`)."""
     import pickle
 
     from installer_env import qr, wording
 
-    snap = first_snapshot()
     presentation = wording.for_screen(snap, config)
-    return FirstLook(
-        presentation=presentation,
-        qr_codes=qr.codes_for(presentation.qr_content),
-        early_text=early_text(snap) if early else None,
-        snapshot=pickle.dumps(snap),
-    )
+    return FirstLook(presentation, qr.codes_for(presentation.qr_content), pickle.dumps(snap))
 
 
 def in_child(work: Callable[[], T]) -> Callable[[], T]:
@@ -286,39 +283,41 @@ def in_child(work: Callable[[], T]) -> Callable[[], T]:
 def _screen(
     config: Config,
     store: StateStore,
-    first_snapshot: Callable[[], Snapshot],
-    rotation_problem: str | None,
+    login: Callable[[], str | None] | None,
     meanwhile: Callable[[], None] | None,
 ) -> int:
     early = early_text_wanted(os.environ)
 
-    def first_look_shown(look: Callable[[], FirstLook]) -> FirstLook:
-        first = look()
-        if first.early_text is not None:  # written before the app exists: the app waits for this
-            sys.stdout.write(first.early_text)
-            sys.stdout.flush()
-        return first
+    def first() -> FirstLook:
+        """The login's work up to the first look, in the child: its password (written at once on
+        the VT), the first snapshot (then the ssh logins on the VT), the screen's presentation."""
+        rotation_problem = login() if login is not None else None
+        if early:
+            _write(early_password(config, store, rotation_problem))
+        snap = first_snapshot(config, store, rotation_problem, live=True)
+        look = first_look(config, snap)
+        if early:  # before the answer: the app, which paints over it, waits for that
+            _write(early_text(snap))
+        return look
 
     try:
-        if early:
-            sys.stdout.write(early_password(config, store, rotation_problem))
         sys.stdout.flush()  # nothing buffered is copied into the child
         sys.stderr.flush()
-        # The child imports the session model and collects; this process imports only what the
-        # first frame draws, and the model after it (FirstLook).
-        look = in_child(functools.partial(first_look, config, first_snapshot, early))
+        # This process imports only what the first frame draws meanwhile, and the session model
+        # after that frame (FirstLook).
+        look = in_child(first)
         _start(meanwhile)
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(max_workers=1) as pool:
-            # This thread waits for the child (without the interpreter lock) and writes the early
-            # text as soon as it answers, while the UI thread imports textual.
-            pending = pool.submit(first_look_shown, look)
+            # A thread waits for the child (without the interpreter lock), or does its work if
+            # there is no child, while this one imports textual.
+            pending = pool.submit(look)
             from installer_env.ui.app import InstallerApp
 
-            first = pending.result()
-        first.adopt_qr_codes()
-        app = InstallerApp(config, store, first.session, presentation=first.presentation)
+            first_seen = pending.result()
+        first_seen.adopt_qr_codes()
+        app = InstallerApp(config, store, first_seen.session, presentation=first_seen.presentation)
         try:
             app.run()
         except Exception as e:  # the app restores the terminal itself; this is the last net
@@ -332,6 +331,11 @@ def _screen(
             sys.stdout.flush()
     leave(sys.stdout, os.environ)
     return code
+
+
+def _write(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
 
 
 def leave(stream: TextIO, environ: Mapping[str, str]) -> None:

@@ -1,11 +1,15 @@
-"""The password policy: when to make a new one, and whether this machine may have it applied."""
+"""The password policy: when to make a new one, and whether this machine may have it applied.
+
+`password` (with `secrets`, which loads OpenSSL's digests) is imported where a password is made or
+set: the screen's process imports this module for `not_applied_reason` alone, and its first
+snapshot's child makes the password.
+"""
 
 from __future__ import annotations
 
 import datetime
 from pathlib import Path
 
-from installer_env import password
 from installer_env.config import Config
 from installer_env.errors import NotAnInstallerError
 from installer_env.osrelease import is_live_installer
@@ -45,6 +49,8 @@ def rotate(config: Config, store: StateStore, *, require_apply: bool = False) ->
     if reason is not None and require_apply and not config.demo:
         why = reason.removeprefix("not applied: ")
         raise NotAnInstallerError(f"refusing to change {config.password_user}'s password: {why}")
+    from installer_env import password
+
     with store.locked():
         previous = store.read_or_none()
         return _publish(
@@ -85,6 +91,8 @@ def on_login(config: Config, store: StateStore, this_boot: str | None = None) ->
                     this_boot=this_boot,
                     kept=True,
                 )
+        from installer_env import password
+
         return _publish(
             config,
             store,
@@ -109,6 +117,8 @@ def _publish(
 
     `kept`: the previous password again (same words, generation and time), not a new one.
     """
+    from installer_env import password
+
     if kept and previous is not None:
         words, generation, rotated_at = previous.words, previous.generation, previous.rotated_at
     else:

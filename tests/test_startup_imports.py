@@ -79,7 +79,8 @@ def test_the_screen_path_loads_no_dbus_stem_pyroute2_or_asyncinotify() -> None:
 
 
 # What a console's login loads before the password can be written: the session model (netlink,
-# sshd, tor, Wi-Fi, the QR code) and asyncio load after it.
+# sshd, tor, Wi-Fi, the QR code) and asyncio load after it. On the screen, the first snapshot's
+# child writes it: the process that imports textual loads none of these (see below).
 BEFORE_THE_PASSWORD = ("installer_env.commands", "installer_env.console", "installer_env.password_text")
 AFTER_THE_PASSWORD = (
     "asyncio",
@@ -106,10 +107,11 @@ def noting_write(text):
 sys.stdout.write = noting_write
 console.choose = lambda *args, **kwargs: console.View.SCREEN  # as on a console, without one
 
-def stop(work):  # where the first snapshot would start: the password is out by then
+def here_then_stop(work):  # the child's work, in this process: the password is its first output
+    work()
     raise SystemExit(0)
 
-console.in_child = stop
+console.in_child = here_then_stop
 sys.argv = ["installer-env", "demo", "--state-dir", sys.argv[1]]
 try:
     cli.main()
@@ -119,10 +121,16 @@ sys.stderr.write(json.dumps(seen))
 """
 
 
+# Loaded where a password is made or set: in the screen's first snapshot's child, on the first
+# login of a boot.
+MAKING_A_PASSWORD = ("installer_env.password", "secrets", "hmac")
+
+
 def test_the_login_imports_no_session_model_before_the_password() -> None:
     loaded = _loaded_modules_after("import installer_env.commands")
     assert set(BEFORE_THE_PASSWORD) <= loaded
     assert loaded.isdisjoint(AFTER_THE_PASSWORD), sorted(loaded.intersection(AFTER_THE_PASSWORD))
+    assert loaded.isdisjoint(MAKING_A_PASSWORD), sorted(loaded.intersection(MAKING_A_PASSWORD))
 
 
 def test_on_the_vt_the_password_is_written_before_the_session_model_loads(tmp_path: Path) -> None:
@@ -160,6 +168,7 @@ def test_the_first_snapshot_is_collected_and_worded_by_a_child_process(tmp_path:
         m for m in loaded if m.split(".")[0] in AFTER_THE_FIRST_FRAME or m in AFTER_THE_FIRST_FRAME
     )
     assert not any(m.startswith(("pyroute2.", "qrcode.")) for m in loaded)
+    assert loaded.isdisjoint(MAKING_A_PASSWORD)  # the child made it
     assert seen["network_problem"] is None
     assert seen["interfaces"] >= 1  # lo at least
     assert seen["logins"]  # the mDNS name at least
@@ -173,7 +182,7 @@ def test_the_first_looks_qr_codes_are_drawn_without_qrcode_or_the_session_model(
         "import pickle, sys\n"
         "from installer_env import console\n"
         "import screen_data\n"
-        "look = console.first_look(screen_data.config(), screen_data.snapshot, early=False)\n"
+        "look = console.first_look(screen_data.config(), screen_data.snapshot())\n"
         "sys.stdout.buffer.write(pickle.dumps(look))\n"
     )
     made = subprocess.run(

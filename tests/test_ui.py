@@ -149,7 +149,7 @@ async def test_from_a_first_look_the_session_follows_once_the_first_frame_is_out
     cfg = live_config(tmp_path)
     store = StateStore(cfg.state_dir)
     first = rotation.rotate(cfg, store)
-    look = console.first_look(cfg, lambda: collect(cfg, store), early=False)
+    look = console.first_look(cfg, collect(cfg, store))
     app = InstallerApp(cfg, store, look.session, presentation=look.presentation)
     assert app._session is None  # nothing of the session before the app runs
     async with app.run_test(size=WIDE) as pilot:
@@ -169,7 +169,7 @@ async def test_a_screen_of_raw_values_asked_for_before_the_first_frame_makes_the
     here with the first frame's hook gone) makes it and follows it."""
     monkeypatch.setattr(InstallerApp, "on_ready", lambda self: None)
     snap = screen_data.snapshot()
-    look = console.first_look(screen_data.config(), lambda: snap, early=False)
+    look = console.first_look(screen_data.config(), snap)
     store = StateStore(Path("/nonexistent"))
     app = InstallerApp(
         screen_data.config(), store, look.session, presentation=look.presentation, follow_sources=False
