@@ -15,7 +15,7 @@ from installer_env import __version__
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (2 ms of `status`)
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
     from pathlib import Path
 
 
@@ -34,7 +34,8 @@ def _directory(text: str) -> Path:
 
 def _parser(only: str | None = None) -> argparse.ArgumentParser:
     """The whole command line; with `only`, that command's part alone (building every command's
-    parser takes argparse several milliseconds, a third of what `status` costs when answered)."""
+    parser takes argparse several milliseconds: a third of what `status` costs when answered, and
+    part of every console's wait for its screen)."""
     p = argparse.ArgumentParser(
         prog="installer-env",
         description="Show how to reach this live installer (password, ssh, addresses, tor).",
@@ -57,33 +58,21 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
             help="set the password even though /etc/os-release does not say this is a live installer",
         )
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (help, arguments) in _COMMANDS.items():
+        if only is None or name == only:
+            arguments(sub.add_parser(name, help=help, description=help, parents=[common]))
+    return p
 
-    def add(name: str, help: str) -> argparse.ArgumentParser:
-        return sub.add_parser(name, help=help, description=help, parents=[common])
 
-    if only == "status":
-        _status_parser(add("status", "print the current state"))
-        return p
-    screens = [
-        add(
-            "run",
-            "show this boot's password (the first console login makes it), then the screen (the default)",
-        ),
-        add(
-            "login",
-            "what a console login runs: acts only in the shell login(1) started on a configured console",
-        ),
-        add("demo", "show the screen with a private state; never touches this machine's password"),
-        add("screen", "show the screen again, keeping the current password"),
-    ]
-    for screen in screens:
-        screen.add_argument(
-            "--plain",
-            action="store_true",
-            help="plain text that is reprinted on change (automatic on serial consoles and dumb terminals)",
-        )
-    _status_parser(add("status", "print the current state"))
-    qr_command = add("qr", "print only the QR code (password, onion address, addresses) to scan")
+def _screen_parser(screen: argparse.ArgumentParser) -> None:
+    screen.add_argument(
+        "--plain",
+        action="store_true",
+        help="plain text that is reprinted on change (automatic on serial consoles and dumb terminals)",
+    )
+
+
+def _qr_parser(qr_command: argparse.ArgumentParser) -> None:
     qr_command.add_argument(
         "--ascii",
         action="store_true",
@@ -94,13 +83,9 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
         action="store_true",
         help="with --ascii: '#' marks light modules, for light-on-dark terminals",
     )
-    add("rotate-password", "make and set a new password now")
-    add("start-sshd", "start sshd through systemd")
-    _net_parser(add("net", "wired network without DHCP: a static address, or back to DHCP"))
-    restore = add(
-        "restore-network",
-        "kexec image: write systemd-networkd units for the network kexec/run saved (before networkd starts)",
-    )
+
+
+def _restore_parser(restore: argparse.ArgumentParser) -> None:
     restore.add_argument(
         "--from",
         dest="saved",
@@ -114,7 +99,10 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
         default="/run/systemd/network",
         help="where to write the units (default /run/systemd/network)",
     )
-    return p
+
+
+def _no_arguments(_: argparse.ArgumentParser) -> None:
+    pass
 
 
 def _net_parser(net: argparse.ArgumentParser) -> None:
@@ -165,6 +153,30 @@ def _status_parser(status: argparse.ArgumentParser) -> None:
     )
 
 
+# Every command: its help and its own arguments, in the order `--help` lists them.
+_COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
+    "run": (
+        "show this boot's password (the first console login makes it), then the screen (the default)",
+        _screen_parser,
+    ),
+    "login": (
+        "what a console login runs: acts only in the shell login(1) started on a configured console",
+        _screen_parser,
+    ),
+    "demo": ("show the screen with a private state; never touches this machine's password", _screen_parser),
+    "screen": ("show the screen again, keeping the current password", _screen_parser),
+    "status": ("print the current state", _status_parser),
+    "qr": ("print only the QR code (password, onion address, addresses) to scan", _qr_parser),
+    "rotate-password": ("make and set a new password now", _no_arguments),
+    "start-sshd": ("start sshd through systemd", _no_arguments),
+    "net": ("wired network without DHCP: a static address, or back to DHCP", _net_parser),
+    "restore-network": (
+        "kexec image: write systemd-networkd units for the network kexec/run saved (before networkd starts)",
+        _restore_parser,
+    ),
+}
+
+
 def _command_of(argv: Sequence[str]) -> str | None:
     """The command word, found the way the parser finds it (after the common options), or None."""
     words = iter(argv)
@@ -178,8 +190,9 @@ def _command_of(argv: Sequence[str]) -> str | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    # `status` (not asking for help) needs its own part of the command line alone.
-    only = "status" if _command_of(argv) == "status" and not {"-h", "--help"} & set(argv) else None
+    # A command (not asking for help) needs its own part of the command line alone.
+    command = _command_of(argv)
+    only = command if command in _COMMANDS and not {"-h", "--help"} & set(argv) else None
     args = _parser(only).parse_args(argv)
     if args.command == "status" and not args.collect:
         from installer_env import statussocket
