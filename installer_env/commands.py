@@ -133,24 +133,22 @@ def ensure_sshd(config: Config) -> None:
             log.warning("%s", e)  # the screen shows sshd's state and how to start it
 
 
-def login_password(config: Config, store: StateStore) -> str | None:
-    """A console login's password (`rotation.on_login`); why there is no new one, if so. The
-    screen comes up all the same: it still shows how to reach this machine (the old password, if
-    there is one, still works) and says why there is no new one."""
-    try:
-        rotation.on_login(config, store)
-    except InstallerEnvError as e:
-        return str(e)
-    return None
-
-
 def run(config: Config, store: StateStore, plain: bool = False, rotate: bool = True) -> int:
+    rotation_problem = None
+    if rotate:
+        try:
+            rotation.on_login(config, store)
+        except InstallerEnvError as e:
+            # The screen comes up all the same: it still shows how to reach this machine (the old
+            # password, if there is one, still works) and says why there is no new one.
+            rotation_problem = str(e)
     # `sshd -T` and systemctl take a while: the screen comes up meanwhile and shows sshd live.
     meanwhile = (
         functools.partial(ensure_sshd, config) if rotation.not_applied_reason(config) is None else None
     )
-    login = functools.partial(login_password, config, store) if rotate else None
-    return console.show(config, store, force_plain=plain, login=login, meanwhile=meanwhile)
+    return console.show(
+        config, store, force_plain=plain, rotation_problem=rotation_problem, meanwhile=meanwhile
+    )
 
 
 def run_command(args: argparse.Namespace) -> int:

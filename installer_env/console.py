@@ -124,44 +124,39 @@ def show(
     store: StateStore,
     *,
     force_plain: bool = False,
-    login: Callable[[], str | None] | None = None,
+    rotation_problem: str | None = None,
     meanwhile: Callable[[], None] | None = None,
 ) -> int:
-    """`login`: the login's own work (its password), done before anything is shown; it returns why
-    there is no new password, if so. On the screen it runs in the first snapshot's child, while
-    this process imports textual. `meanwhile`: work for a thread of its own (starting sshd),
-    started once the screen's first snapshot's child forked (a fork wants no other thread)."""
+    """`meanwhile`: work for a thread of its own (starting sshd), started once the screen's early
+    password is out and its first snapshot's child forked (a fork wants no other thread)."""
     view = choose(os.environ, tty_name(), force_plain, keyboard=sys.stdin.isatty())
-    if view is View.SCREEN:
-        return _screen(config, store, login, meanwhile)
-    rotation_problem = login() if login is not None else None
-    _start(meanwhile)
-    # The plain view runs the sources itself: Wi-Fi and tor come from them.
-    snap = first_snapshot(config, store, rotation_problem, live=view is View.PLAIN)
+
+    def first_snapshot() -> Snapshot:
+        from installer_env.session import collect
+
+        # The screen and plain mode run the sources themselves: Wi-Fi and tor come from them.
+        snap = collect(config, store, live=view is not View.ONCE)
+        return dataclasses.replace(snap, rotation_problem=rotation_problem)
+
+    if view is not View.SCREEN:
+        _start(meanwhile)
     if view is View.ONCE:
         from installer_env import status
 
-        sys.stdout.write(status.to_text(snap))
+        sys.stdout.write(status.to_text(first_snapshot()))
         return 0
-    import asyncio
+    if view is View.PLAIN:
+        import asyncio
 
-    from installer_env import plain
-    from installer_env.session import Session
+        from installer_env import plain
+        from installer_env.session import Session
 
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(plain.run(config, store, Session(snap), sys.stdout))
-    print(RETURN_HINT)
-    return 0
-
-
-def first_snapshot(
-    config: Config, store: StateStore, rotation_problem: str | None, *, live: bool
-) -> Snapshot:
-    """`live`: for a view that runs the sources (the screen, plain text), which bring Wi-Fi and tor."""
-    from installer_env.session import collect
-
-    snap = collect(config, store, live=live)
-    return dataclasses.replace(snap, rotation_problem=rotation_problem)
+        session = Session(first_snapshot())
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(plain.run(config, store, session, sys.stdout))
+        print(RETURN_HINT)
+        return 0
+    return _screen(config, store, first_snapshot, rotation_problem, meanwhile)
 
 
 def _start(meanwhile: Callable[[], None] | None) -> None:
@@ -283,28 +278,27 @@ def in_child(work: Callable[[], T]) -> Callable[[], T]:
 def _screen(
     config: Config,
     store: StateStore,
-    login: Callable[[], str | None] | None,
+    first_snapshot: Callable[[], Snapshot],
+    rotation_problem: str | None,
     meanwhile: Callable[[], None] | None,
 ) -> int:
     early = early_text_wanted(os.environ)
 
     def first() -> FirstLook:
-        """The login's work up to the first look, in the child: its password (written at once on
-        the VT), the first snapshot (then the ssh logins on the VT), the screen's presentation."""
-        rotation_problem = login() if login is not None else None
-        if early:
-            _write(early_password(config, store, rotation_problem))
-        snap = first_snapshot(config, store, rotation_problem, live=True)
-        look = first_look(config, snap)
+        """The first snapshot (its ssh logins then written on the VT), made ready for the screen."""
+        snap = first_snapshot()
         if early:  # before the answer: the app, which paints over it, waits for that
-            _write(early_text(snap))
-        return look
+            sys.stdout.write(early_text(snap))
+            sys.stdout.flush()
+        return first_look(config, snap)
 
     try:
+        if early:
+            sys.stdout.write(early_password(config, store, rotation_problem))
         sys.stdout.flush()  # nothing buffered is copied into the child
         sys.stderr.flush()
-        # This process imports only what the first frame draws meanwhile, and the session model
-        # after that frame (FirstLook).
+        # The child imports the session model, collects and words; this process imports only
+        # what the first frame draws meanwhile, and the model after that frame (FirstLook).
         look = in_child(first)
         _start(meanwhile)
         from concurrent.futures import ThreadPoolExecutor
@@ -331,11 +325,6 @@ def _screen(
             sys.stdout.flush()
     leave(sys.stdout, os.environ)
     return code
-
-
-def _write(text: str) -> None:
-    sys.stdout.write(text)
-    sys.stdout.flush()
 
 
 def leave(stream: TextIO, environ: Mapping[str, str]) -> None:

@@ -1,8 +1,7 @@
 """The password policy: when to make a new one, and whether this machine may have it applied.
 
 `password` (with `secrets`, which loads OpenSSL's digests) is imported where a password is made or
-set: the screen's process imports this module for `not_applied_reason` alone, and its first
-snapshot's child makes the password.
+set: a console login that shows this boot's password again, before its screen, needs none of it.
 """
 
 from __future__ import annotations
