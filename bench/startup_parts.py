@@ -5,9 +5,10 @@ Run from the checkout: .venv/bin/python bench/startup_parts.py [--runs 5]
 `installer-env demo` runs on a pty (100x37, TERM=linux, tor and Wi-Fi off) as in bench/screen.py,
 but started through this script, which notes the process's wall time since exec, its CPU time
 (user+system, all threads, and the first snapshot's child once it has answered) and its RSS at
-each stage: the core imported (where the child starts), the child's answer, textual and the screen
-imported (the app starts), the app mounted, its first frame drawn (the first refresh), and 3 s
-later (the sources started). Beside them, in fresh interpreters: `import textual.app` and the
+each stage: the core imported (where the child starts), the child's answer (the first look: the
+snapshot worded, its QR codes made), textual and the screen imported (the app starts), the app
+mounted, its first frame drawn (the first refresh), and 3 s later (the session made and the
+sources started). Beside them, in fresh interpreters: `import textual.app` and the
 smallest app of the same kind (bench/textual_floor.py): Textual's own cost, which no change here
 can lower. Medians of --runs runs; the child's snapshot overlaps the imports, so each stage is
 "by then", not "for this".
@@ -35,7 +36,7 @@ from screen import QR_GLYPHS, PtyProcess, first_frame, import_peak_rss, one_shot
 
 STAGES = (
     "core imported",
-    "the child's snapshot received",
+    "the child's first look received",
     "textual and the screen imported",
     "app mounted",
     "first frame",
@@ -75,7 +76,7 @@ def inside(out: str, argv: list[str]) -> None:
 
             def noting_result():  # type: ignore[no-untyped-def]
                 snapshot = result()
-                _mark(marks, "the child's snapshot received")
+                _mark(marks, "the child's first look received")
                 return snapshot
 
             return noting_result

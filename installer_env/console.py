@@ -2,11 +2,13 @@
 
 The screen is the only path that imports textual, and it imports it while the first snapshot is
 collected by a child process (netlink, `sshd -T` and friends), so the QR code is on screen as soon
-as possible: importing is CPU work, and a thread of this process would take turns with it. On the
-Linux VT, where that can take many seconds, the password is written first as plain text, before
-the session model is imported (this module loads little; see `password_text`), then the ssh logins
-once the snapshot has the addresses; the first frame paints over them. Whatever happens to the
-screen, the user lands at the shell with a line saying how to come back.
+as possible: importing is CPU work, and a thread of this process would take turns with it. The
+child also words the snapshot and makes its QR codes (`FirstLook`), so this process draws the
+first frame with none of the session model loaded, and loads it after. On the Linux VT, where
+that can take many seconds, the password is written first as plain text, before the session model
+is imported (this module loads little; see `password_text`), then the ssh logins once the
+snapshot has the addresses; the first frame paints over them. Whatever happens to the screen, the
+user lands at the shell with a line saying how to come back.
 """
 
 from __future__ import annotations

@@ -64,6 +64,7 @@ buildPythonApplication {
     "installer_env.cli"
     "installer_env.commands" # cli.py imports it only after reading its arguments
     "installer_env.session" # the session model: commands.py and console.py import it where used
+    "installer_env.wording" # the words of every view: the screen imports them after its first frame
   ];
 
   meta = {
