@@ -4,7 +4,8 @@ Run as root from the checkout:
 .venv/bin/python bench/screen.py [--runs 7] [--idle-seconds 60] [--settle-seconds 40] [--startup-only]
 
 - exec to first frame with the QR code: `installer-env demo` on a pty (100x37, TERM=linux) until
-  the first half-block glyph arrives; median of several runs
+  the first half-block glyph arrives; median of several runs; a later login of the boot (the
+  password is made already), and a boot's first login (a new state dir: the password made first)
 - RSS after start-up, from /proc
 - idle CPU: user+system time over --idle-seconds of nothing happening, from --settle-seconds after
   the first frame (the first half-minute still does start-up work once: the first full look at
@@ -21,7 +22,8 @@ differ two- to three-fold between machines of one kind:
 - first frame / wall time of `python -c "import textual.app"` (same venv); and the same for the
   smallest Textual app of that kind (bench/textual_floor.py): Textual's own floor; and for the
   main screen's own widgets and stylesheet with fixed content and none of the core
-  (bench/textual_screen_floor.py): Textual's floor for this screen;
+  (bench/textual_screen_floor.py): Textual's floor for this screen; the four interleaved, one of
+  each a round, as the machine's speed drifts over a run;
 - exec to the password and ssh lines (written before textual is imported on TERM=linux) / first frame;
 - idle RSS / peak RSS of that same `import textual.app` process;
 - `installer-env status` (tor and Wi-Fi off) / a one-shot of the `ip -j addr` baseline, in wall
@@ -49,7 +51,7 @@ import tempfile
 import termios
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -136,8 +138,8 @@ def screen_env(tmp: Path, services: bool = False) -> dict[str, str]:
     }
 
 
-def screen_argv(tmp: Path) -> list[str]:
-    return [str(ROOT / ".venv/bin/installer-env"), "demo", "--state-dir", str(tmp / "state")]
+def screen_argv(tmp: Path, state: str = "state") -> list[str]:
+    return [str(ROOT / ".venv/bin/installer-env"), "demo", "--state-dir", str(tmp / state)]
 
 
 @dataclass
@@ -149,6 +151,10 @@ class Startup:
     logins: list[float]
     frame: list[float]
     frame_cpu: list[float]
+
+    def add(self, other: Startup) -> None:
+        for field in fields(self):
+            getattr(self, field.name).extend(getattr(other, field.name))
 
 
 def screen_floor_argv(tmp: Path) -> list[str]:
@@ -260,6 +266,11 @@ class OneShot:
     cpu: list[float]  # user + system seconds per run (the process and its children)
     peak_rss: float  # MiB, the largest of the runs
 
+    def add(self, other: OneShot) -> None:
+        """`other`'s times as more runs of this; the peak RSS stays this one's."""
+        self.wall.extend(other.wall)
+        self.cpu.extend(other.cpu)
+
     @property
     def wall_s(self) -> float:
         return statistics.median(self.wall)
@@ -342,16 +353,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="installer-env-bench-") as tmp_name:
         tmp = Path(tmp_name)
         env = screen_env(tmp)
-        # The references, measured first (their peak RSS is read before anything larger runs).
-        textual = one_shot([sys.executable, "-c", "import textual.app"], env, args.runs)
-        textual.peak_rss = import_peak_rss("textual.app", env)
+        textual_peak_rss = import_peak_rss("textual.app", env)  # its own VmHWM
         ip = one_shot([*baseline, "--once"], env, args.runs)
-        print(
-            f"reference `import textual.app`: {summary(textual.wall, 's')}, CPU {textual.cpu_s:.3f} s,"
-            f" peak RSS {textual.peak_rss:.1f} MiB"
-        )
-        print(f"reference one-shot `ip -j addr` script: {summary(ip.wall, 's')}, CPU {ip.cpu_s:.3f} s")
-
         status_argv = [str(ROOT / ".venv/bin/installer-env"), "status", "--state-dir", str(tmp / "state")]
         # No session to ask; an older tree has no --collect (its status always collects).
         collect_flag = (
@@ -365,21 +368,42 @@ def main() -> int:
         collected = one_shot([*status_argv, *collect_flag], env, args.runs)
         with answering_session(tmp, env):  # as on an installer: a console runs the screen or plain view
             status = one_shot(status_argv, env, args.runs)
-        startup = first_frame(screen_argv(tmp), env, QR_GLYPHS, args.runs)
+        # The session made this boot's password: every first frame below is a later login's, which
+        # shows it. `import textual.app`, that first frame, a first login's (a state dir of its own
+        # each time: the password made first) and Textual's two floors, one of each a round: the
+        # machine's speed drifts over a run (by a third within minutes here), and a ratio of
+        # medians taken apart drifts with it.
+        textual = OneShot([], [], textual_peak_rss)
+        startup, first_login, floor, screen_floor = (Startup([], [], [], []) for _ in range(4))
+        floor_argv = [sys.executable, str(ROOT / "bench/textual_floor.py")]
+        for run in range(args.runs):
+            textual.add(one_shot([sys.executable, "-c", "import textual.app"], env, 1))
+            startup.add(first_frame(screen_argv(tmp), env, QR_GLYPHS, 1))
+            first_login.add(first_frame(screen_argv(tmp, f"first-login-{run}"), env, QR_GLYPHS, 1))
+            floor.add(first_frame(floor_argv, env, QR_GLYPHS, 1))
+            screen_floor.add(first_frame(screen_floor_argv(tmp), env, QR_GLYPHS, 1))
+        print(
+            f"reference `import textual.app`: {summary(textual.wall, 's')}, CPU {textual.cpu_s:.3f} s,"
+            f" peak RSS {textual.peak_rss:.1f} MiB"
+        )
+        print(f"reference one-shot `ip -j addr` script: {summary(ip.wall, 's')}, CPU {ip.cpu_s:.3f} s")
         frames = startup.frame
         frame_s = statistics.median(frames) if frames else float("nan")
         frame_cpu = statistics.median(startup.frame_cpu) if frames else float("nan")
         password_s = statistics.median(startup.password) if startup.password else float("nan")
         logins_s = statistics.median(startup.logins) if startup.logins else float("nan")
-        floor_argv = [sys.executable, str(ROOT / "bench/textual_floor.py")]
-        floor = first_frame(floor_argv, env, QR_GLYPHS, args.runs)
         floor_s = statistics.median(floor.frame) if floor.frame else float("nan")
         floor_cpu = statistics.median(floor.frame_cpu) if floor.frame else float("nan")
-        screen_floor = first_frame(screen_floor_argv(tmp), env, QR_GLYPHS, args.runs)
         screen_floor_s = statistics.median(screen_floor.frame) if screen_floor.frame else float("nan")
         screen_floor_cpu = statistics.median(screen_floor.frame_cpu) if screen_floor.frame else float("nan")
         rows = [
             row("exec to first frame with the QR code / import textual.app", frame_s, textual.wall_s, "s"),
+            row(
+                "the same, a boot's first login (the password made first)",
+                statistics.median(first_login.frame) if first_login.frame else float("nan"),
+                textual.wall_s,
+                "s",
+            ),
             row(
                 "Textual's floor: the smallest such app's first frame / import textual.app",
                 floor_s,
@@ -457,7 +481,7 @@ def main() -> int:
         for name, absolute, value in rows:
             print(f"| {name} | {absolute} | {value} |")
         print()
-        print(f"first frame: {summary(frames, 's')}")
+        print(f"first frame: {summary(frames, 's')}; a first login: {summary(first_login.frame, 's')}")
         print(f"password: {summary(startup.password, 's')}; ssh lines: {summary(startup.logins, 's')}")
         print(f"status: answered {summary(status.wall, 's')}; collected {summary(collected.wall, 's')}")
         if not args.startup_only:
