@@ -1,7 +1,7 @@
 """The password policy: when to make a new one, and whether this machine may have it applied.
 
 `password` (with `secrets`, which loads OpenSSL's digests) is imported where a password is made or
-set: a console login that shows this boot's password again, before its screen, needs none of it.
+set (`_publish`): a console login that shows this boot's password again needs none of it.
 """
 
 from __future__ import annotations
@@ -48,18 +48,9 @@ def rotate(config: Config, store: StateStore, *, require_apply: bool = False) ->
     if reason is not None and require_apply and not config.demo:
         why = reason.removeprefix("not applied: ")
         raise NotAnInstallerError(f"refusing to change {config.password_user}'s password: {why}")
-    from installer_env import password
-
     with store.locked():
         previous = store.read_or_none()
-        return _publish(
-            config,
-            store,
-            password.generate(config.password_words),
-            previous=previous,
-            reason=reason,
-            this_boot=boot_id(),
-        )
+        return _publish(config, store, previous=previous, reason=reason, this_boot=boot_id())
 
 
 def on_login(config: Config, store: StateStore, this_boot: str | None = None) -> PasswordState:
@@ -82,45 +73,32 @@ def on_login(config: Config, store: StateStore, this_boot: str | None = None) ->
                 return current
             if not config.rotate_on_login:
                 return _publish(
-                    config,
-                    store,
-                    current.password,
-                    previous=current,
-                    reason=reason,
-                    this_boot=this_boot,
-                    kept=True,
+                    config, store, previous=current, reason=reason, this_boot=this_boot, kept=True
                 )
-        from installer_env import password
-
-        return _publish(
-            config,
-            store,
-            password.generate(config.password_words),
-            previous=current,
-            reason=reason,
-            this_boot=this_boot,
-        )
+        return _publish(config, store, previous=current, reason=reason, this_boot=this_boot)
 
 
 def _publish(
     config: Config,
     store: StateStore,
-    secret: str,
     *,
     previous: PasswordState | None,
     reason: str | None,
     this_boot: str,
     kept: bool = False,
 ) -> PasswordState:
-    """Set `secret` (unless `reason` says why not) and record it for `this_boot`; the lock is held.
+    """Make a new password, set it (unless `reason` says why not) and record it for `this_boot`;
+    the lock is held.
 
     `kept`: the previous password again (same words, generation and time), not a new one.
     """
     from installer_env import password
 
     if kept and previous is not None:
+        secret = previous.password
         words, generation, rotated_at = previous.words, previous.generation, previous.rotated_at
     else:
+        secret = password.generate(config.password_words)
         words = config.password_words
         generation = (previous.generation if previous else 0) + 1
         rotated_at = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
