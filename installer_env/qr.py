@@ -12,7 +12,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
-import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
@@ -239,14 +238,15 @@ class TooSmall:
 # and snapshot, and the screen's first codes come from its first snapshot's child (`adopt`).
 _made: dict[tuple[Content, int], QrCode] = {}
 _MADE_KEPT = 64
-_made_lock = threading.Lock()  # views on more than one thread (the screen and its status answers)
 
 
 def _keep(content: Content, count: int, code: QrCode) -> None:
-    with _made_lock:
-        if len(_made) >= _MADE_KEPT:
-            del _made[next(iter(_made))]  # the oldest
-        _made[content, count] = code
+    # One thread at a time makes codes: the event loop of the screen or plain view, a one-shot
+    # command, or (where the screen cannot fork its child) the thread that does the child's work
+    # while the UI thread only imports.
+    if len(_made) >= _MADE_KEPT:
+        del _made[next(iter(_made))]  # the oldest
+    _made[content, count] = code
 
 
 def _code(content: Content, count: int) -> QrCode:

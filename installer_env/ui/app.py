@@ -93,9 +93,6 @@ class InstallerApp(App[None]):
 
     @property
     def session(self) -> Session:
-        return self._session_made()
-
-    def _session_made(self) -> Session:
         """The session, made now if the first frame has not made it yet (a key pressed before)."""
         if self._session is None:
             assert self._make_session is not None
@@ -127,7 +124,7 @@ class InstallerApp(App[None]):
         self._following = True
         from installer_env.session import run_sources
 
-        session = self._session_made()
+        session = self.session
         self.run_worker(self._follow_session(session), name="snapshots")
         if self.follow_sources:
             self.run_worker(
