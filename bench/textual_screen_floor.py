@@ -14,6 +14,7 @@ from typing import ClassVar
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Container, Horizontal, Vertical, VerticalScroll
+from textual.reactive import Reactive
 from textual.screen import Screen
 from textual.widgets import Static
 
@@ -86,11 +87,11 @@ class MainScreen(Screen[None]):
 class ScreenFloor(App[None]):
     CSS_PATH = str(TCSS)
     BINDINGS: ClassVar[list[BindingType]] = [Binding("x", "quit", "Quit")]
+    theme: Reactive[str] = Reactive("ansi-dark")  # as the screen declares it
 
     def __init__(self, qr_lines: str) -> None:
         super().__init__()
         self.qr_lines = qr_lines
-        self.theme = "ansi-dark"
 
     def get_default_screen(self) -> Screen[None]:
         return MainScreen(self.qr_lines)

@@ -332,3 +332,29 @@ def test_with_another_thread_running_the_work_is_not_forked() -> None:
         "print(json.dumps([os.getpid(), ran_in]))"
     )
     assert ran_in == here
+
+
+async def test_the_first_frame_parses_the_stylesheet_once_in_the_consoles_theme(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The theme is the app's default, not set after Textual made its stylesheet: a theme set in
+    `__init__` has Textual parse every sheet twice before the first frame (once per theme)."""
+    import screen_data
+    from textual.css import parse, stylesheet
+
+    parsed: list[str] = []
+    real_parse = parse.parse  # as the stylesheet module calls it, on a sheet not parsed before
+
+    def noting_parse(scope: str, css: str, read_from: Any, **kwargs: Any) -> Any:
+        parsed.append(str(read_from[0]))
+        return real_parse(scope, css, read_from, **kwargs)
+
+    monkeypatch.setattr(stylesheet, "parse", noting_parse)
+    app = screen_data.app()
+    async with app.run_test(size=(100, 37)) as pilot:
+        await pilot.pause()
+        assert app.theme == "ansi-dark"
+        assert app.stylesheet._variables["background"] == app.get_theme("ansi-dark").background  # type: ignore[union-attr]
+    assert [p for p in parsed if p.endswith("app.tcss")] == [
+        str(Path(__file__).parent.parent / "installer_env/ui/app.tcss")
+    ]

@@ -15,7 +15,7 @@ from textual.app import App, SuspendNotSupported
 from textual.binding import Binding, BindingType
 from textual.driver import Driver
 from textual.drivers.linux_driver import LinuxDriver
-from textual.reactive import var
+from textual.reactive import Reactive, var
 from textual.screen import Screen
 
 from installer_env import rotation
@@ -54,6 +54,9 @@ class InstallerApp(App[None]):
     snapshot: var[Snapshot] = var["Snapshot"](None, init=False)  # type: ignore[arg-type]
     presentation: var[Presentation] = var[Presentation](None, init=False)  # type: ignore[arg-type]
     message: var[str] = var("")  # one line under the details: results of keys, until replaced
+    # The 16 ANSI colours as the console shows them. Textual's own default, not a value set in
+    # __init__: setting it there makes Textual parse every stylesheet twice before the first frame.
+    theme: Reactive[str] = Reactive("ansi-dark")
 
     def __init__(
         self,
@@ -82,7 +85,6 @@ class InstallerApp(App[None]):
             self._adopt(session)
             presentation = presentation or self._present(session.snapshot)
         self.set_reactive(InstallerApp.presentation, presentation)
-        self.theme = "ansi-dark"
         # Where the wired network screen applies changes: this system (tests: a namespace of theirs);
         # made with the screen on its first visit.
         self.network_environment: Environment | None = None
