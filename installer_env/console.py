@@ -136,8 +136,9 @@ def show(
     def first_snapshot() -> Snapshot:
         from installer_env.session import collect
 
-        # The screen and plain mode run the sources themselves: Wi-Fi and tor come from them.
-        snap = collect(config, store, live=view is not View.ONCE)
+        # The screen and plain mode run the sources themselves: Wi-Fi and tor come from them. The
+        # screen's is collected by a child beside the process that imports textual (`_screen`).
+        snap = collect(config, store, live=view is not View.ONCE, spare_cpu=view is not View.SCREEN)
         return dataclasses.replace(snap, rotation_problem=rotation_problem)
 
     if view is not View.SCREEN:

@@ -62,34 +62,48 @@ class NewPassword:
 SourceValue = PasswordReading | NewPassword | sshd.SshdStatus | NetworkSnapshot | WifiStatus | TorStatus
 
 
-def collect(config: Config, store: StateStore, *, live: bool = False) -> Snapshot:
+def collect(config: Config, store: StateStore, *, live: bool = False, spare_cpu: bool = True) -> Snapshot:
     """Everything at once: for one-shot views such as `status`, and the first snapshot of a live one.
 
     A `live` view runs the sources itself. Its Wi-Fi part is left to the follower (a D-Bus that does
     not answer would otherwise hold up the first frame for the whole D-Bus timeout), and its tor
     part is what the key file says (the address) rather than a one-shot look, whose advice ("the
     console screen starts it") is for `status`.
+
+    `spare_cpu`: False where another process already has the CPU this one does not use (the
+    screen's, importing textual while its first snapshot is collected here): `sshd -T` then runs
+    before netlink is read, not beside it, since a third process beside those two takes turns with
+    them (on two CPUs it held the screen's process back by about 12 ms).
     """
     state, problem = read_password(store)
     name, mdns_name = names(config)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="collect-sshd") as pool:
-        # `sshd -T` is another process: it runs while this thread reads netlink.
-        ssh = pool.submit(sshd.status, config)
-        net = network.read()
-        tor_status = None
-        if config.tor_enabled:
-            tor_status = _tor_before_follow(config) if live else tor.status(config)
-        return Snapshot(
-            hostname=name,
-            mdns_name=mdns_name,
-            password=state,
-            password_problem=problem,
-            ssh=ssh.result(),
-            network=net,
-            wifi=wifi.read_status() if config.wifi_enabled and not live else None,
-            tor=tor_status,
-            kexec=kexec.read(config.kexec_state_dir),
-        )
+    if spare_cpu:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="collect-sshd") as pool:
+            # `sshd -T` is another process: it runs while this thread reads netlink and tor.
+            ssh_pending = pool.submit(sshd.status, config)
+            net, tor_status = _network_and_tor(config, live)
+            ssh = ssh_pending.result()
+    else:
+        ssh = sshd.status(config)
+        net, tor_status = _network_and_tor(config, live)
+    return Snapshot(
+        hostname=name,
+        mdns_name=mdns_name,
+        password=state,
+        password_problem=problem,
+        ssh=ssh,
+        network=net,
+        wifi=wifi.read_status() if config.wifi_enabled and not live else None,
+        tor=tor_status,
+        kexec=kexec.read(config.kexec_state_dir),
+    )
+
+
+def _network_and_tor(config: Config, live: bool) -> tuple[NetworkSnapshot, TorStatus | None]:
+    net = network.read()
+    if not config.tor_enabled:
+        return net, None
+    return net, _tor_before_follow(config) if live else tor.status(config)
 
 
 def _tor_before_follow(config: Config) -> TorStatus:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+from collections.abc import Callable
+from typing import TypeVar
 
 import pytest
 from conftest import MakeConfig
@@ -12,6 +14,8 @@ from conftest import MakeConfig
 from installer_env.session import PasswordReading, Session, Snapshot, collect, supervise
 from installer_env.state import StateStore
 from installer_env.tor import TorStatus
+
+T = TypeVar("T")
 
 
 @pytest.fixture
@@ -91,3 +95,55 @@ async def test_a_crashing_source_is_restarted_and_the_others_go_on(
     assert session.snapshot.tor == TorStatus(error="recovered")
     assert session.snapshot.mdns_name == "steady.local"
     assert "source flaky failed" in caplog.text
+
+
+def _noting_intervals(monkeypatch: pytest.MonkeyPatch) -> dict[str, tuple[str, float, float]]:
+    """Where and when `sshd.status` (which runs `sshd -T`) and the netlink read run in `collect`."""
+    import threading
+    import time
+
+    from installer_env import network, sshd
+
+    seen: dict[str, tuple[str, float, float]] = {}
+
+    def noting(name: str, real: Callable[..., T]) -> Callable[..., T]:
+        def run(*args: object, **kwargs: object) -> T:
+            start = time.monotonic()
+            try:
+                return real(*args, **kwargs)
+            finally:
+                seen[name] = (threading.current_thread().name, start, time.monotonic())
+
+        return run
+
+    monkeypatch.setattr(sshd, "status", noting("sshd", sshd.status))
+    monkeypatch.setattr(network, "read", noting("netlink", network.read))
+    return seen
+
+
+def test_sshd_runs_beside_the_netlink_read_when_a_cpu_is_spare(
+    make_config: MakeConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen = _noting_intervals(monkeypatch)
+    config = make_config()
+    snap = collect(config, StateStore(config.state_dir))
+    assert snap.ssh.port_known
+    assert snap.network is not None
+    assert snap.network.interfaces
+    assert seen["sshd"][0].startswith("collect-sshd")
+    assert seen["netlink"][0] == "MainThread"
+
+
+def test_without_a_spare_cpu_sshd_runs_before_the_netlink_read_not_beside_it(
+    make_config: MakeConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As the screen's first snapshot is collected: beside the process importing textual, where a
+    third process (`sshd -T`) would take turns with both."""
+    seen = _noting_intervals(monkeypatch)
+    config = make_config()
+    snap = collect(config, StateStore(config.state_dir), live=True, spare_cpu=False)
+    assert snap.ssh.port_known
+    assert snap.network is not None
+    assert snap.network.interfaces
+    assert seen["sshd"][0] == seen["netlink"][0] == "MainThread"
+    assert seen["sshd"][2] <= seen["netlink"][1]

@@ -172,6 +172,40 @@ def test_the_first_snapshot_is_collected_and_worded_by_a_child_process(tmp_path:
     assert seen["worded_here"]  # the child's presentation is the one of the snapshot it handed over
 
 
+def test_the_screens_first_snapshot_runs_sshd_before_netlink_not_beside_it(tmp_path: Path) -> None:
+    """The child collects beside this process's imports, one on each CPU: `sshd -T` beside the
+    child's own work would be a third process taking turns with both (see `session.collect`)."""
+    probe = (
+        "import json, sys\n"
+        "from installer_env import cli, console, session\n"
+        "import installer_env.ui.app as ui_app\n"
+        "real_collect, calls = session.collect, sys.argv[2]\n"
+        "def noting_collect(*args, **kwargs):\n"
+        "    with open(calls, 'a') as f:\n"
+        "        f.write(json.dumps({'pid': __import__('os').getpid(), **kwargs}) + '\\n')\n"
+        "    return real_collect(*args, **kwargs)\n"
+        "session.collect = noting_collect\n"
+        "ui_app.InstallerApp.run = lambda self, *args, **kwargs: None\n"
+        "console.choose = lambda *args, **kwargs: console.View.SCREEN\n"
+        "sys.argv = ['installer-env', 'demo', '--state-dir', sys.argv[1]]\n"
+        "cli.main()\n"
+        "print(__import__('os').getpid())\n"
+    )
+    calls = tmp_path / "collect-calls"
+    result = subprocess.run(
+        [sys.executable, "-c", probe, str(tmp_path / "state"), str(calls)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    (call,) = [json.loads(line) for line in calls.read_text().splitlines()]
+    assert call["pid"] != int(result.stdout.split()[-1])  # the child's
+    assert call["live"] is True
+    assert call["spare_cpu"] is False
+
+
 def test_the_first_looks_qr_codes_are_drawn_without_qrcode_or_the_session_model(tmp_path: Path) -> None:
     """A first look made in one process (as the child makes it) and drawn in another, fitted to two
     spaces as the screen's layouts do, loads neither qrcode nor the session model there."""
