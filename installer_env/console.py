@@ -18,6 +18,7 @@ import dataclasses
 import enum
 import os
 import re
+import shutil
 import sys
 import threading
 from collections.abc import Callable, Mapping
@@ -204,7 +205,7 @@ class FirstLook:
     the app unpickles the snapshot (loading the model) once that frame is out."""
 
     presentation: Presentation  # the screen's (`wording.for_screen`)
-    qr_codes: dict[int, QrCode]  # every code the screen may draw of it (`qr.codes_for`)
+    qr_codes: dict[int, QrCode]  # the codes its first frame tries (`first_look`)
     snapshot: bytes  # the pickled `Snapshot`
 
     def adopt_qr_codes(self) -> None:
@@ -220,14 +221,25 @@ class FirstLook:
         return Session(pickle.loads(self.snapshot))  # noqa: S301 (our own child's, or our own)
 
 
-def first_look(config: Config, snap: Snapshot) -> FirstLook:
-    """The first snapshot made ready for the screen (see `FirstLook`)."""
+def first_look(config: Config, snap: Snapshot, terminal: tuple[int, int] | None = None) -> FirstLook:
+    """The first snapshot made ready for the screen (see `FirstLook`). `terminal`: the (columns,
+    rows) the screen starts at, as Textual reads them: the codes are those its layout tries there
+    (each takes a few milliseconds; one, on a terminal wide enough for the largest beside the
+    text), and the screen makes any other when it needs it. None: every code it may draw."""
     import pickle
 
     from installer_env import qr, wording
 
     presentation = wording.for_screen(snap, config)
-    return FirstLook(presentation, qr.codes_for(presentation.qr_content), pickle.dumps(snap))
+    content = presentation.qr_content
+    if terminal is None:
+        codes = qr.codes_for(content)
+    else:
+        from installer_env.ui import layout
+
+        layout.choose(*terminal, presentation.fit_qr if presentation.scannable else None)
+        codes = qr.codes_made(content)
+    return FirstLook(presentation, codes, pickle.dumps(snap))
 
 
 def in_child(work: Callable[[], T]) -> Callable[[], T]:
@@ -293,7 +305,8 @@ def _screen(
         if early:  # before the answer: the app, which paints over it, waits for that
             sys.stdout.write(early_text(snap))
             sys.stdout.flush()
-        return first_look(config, snap)
+        size = shutil.get_terminal_size()  # as Textual's driver reads it
+        return first_look(config, snap, (size.columns, size.lines))
 
     try:
         if early:

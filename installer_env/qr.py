@@ -273,6 +273,11 @@ def codes_for(content: Content) -> dict[int, QrCode]:
     return codes
 
 
+def codes_made(content: Content) -> dict[int, QrCode]:
+    """The codes of `content` made so far (by `fit`), by the number of its hosts they hold."""
+    return {count: code for (made_for, count), code in _made.items() if made_for == content}
+
+
 def adopt(content: Content, codes: Mapping[int, QrCode]) -> None:
     """Codes from `codes_for` (in another process), drawn by `fit` without making them again."""
     for count, code in codes.items():

@@ -206,14 +206,13 @@ def test_the_screens_first_snapshot_runs_sshd_before_netlink_not_beside_it(tmp_p
     assert call["spare_cpu"] is False
 
 
-def test_the_first_looks_qr_codes_are_drawn_without_qrcode_or_the_session_model(tmp_path: Path) -> None:
-    """A first look made in one process (as the child makes it) and drawn in another, fitted to two
-    spaces as the screen's layouts do, loads neither qrcode nor the session model there."""
+def _first_look_file(tmp_path: Path, terminal: tuple[int, int] | None) -> Path:
+    """A first look made in another process, as the child makes it."""
     maker = (
         "import pickle, sys\n"
         "from installer_env import console\n"
         "import screen_data\n"
-        "look = console.first_look(screen_data.config(), screen_data.snapshot())\n"
+        f"look = console.first_look(screen_data.config(), screen_data.snapshot(), {terminal!r})\n"
         "sys.stdout.buffer.write(pickle.dumps(look))\n"
     )
     made = subprocess.run(
@@ -223,18 +222,45 @@ def test_the_first_looks_qr_codes_are_drawn_without_qrcode_or_the_session_model(
         check=True,
         env={**os.environ, "PYTHONPATH": str(Path(__file__).parent)},
     )
-    (tmp_path / "look.pickle").write_bytes(made.stdout)
+    path = tmp_path / "look.pickle"
+    path.write_bytes(made.stdout)
+    return path
+
+
+def _drawn_without_qrcode_or_the_session_model(look: Path, drawing: str) -> None:
     loaded = _loaded_modules_after(
         "import pickle\n"
-        f"look = pickle.loads(open({str(tmp_path / 'look.pickle')!r}, 'rb').read())\n"
-        "look.adopt_qr_codes()\n"
-        "wide = look.presentation.fit_qr(100, 37)\n"  # both hosts: 45 modules, 49x25 with 2
-        "narrow = look.presentation.fit_qr(47, 24)\n"  # neither: 41 modules, 45x23
-        "assert (wide.omitted, narrow.omitted) == (0, 2), (wide, narrow)\n"
+        f"look = pickle.loads(open({str(look)!r}, 'rb').read())\n"
+        f"look.adopt_qr_codes()\n{drawing}"
     )
     assert "installer_env.presentation" in loaded
     unwanted = {m for m in loaded if m.split(".")[0] == "qrcode" or m in AFTER_THE_FIRST_FRAME}
     assert not unwanted, sorted(unwanted)
+
+
+def test_the_first_looks_qr_codes_are_drawn_without_qrcode_or_the_session_model(tmp_path: Path) -> None:
+    """A first look made in one process for a terminal of unknown size holds every code: drawn in
+    another, fitted to two spaces as the screen's layouts do, it loads neither qrcode nor the
+    session model there."""
+    _drawn_without_qrcode_or_the_session_model(
+        _first_look_file(tmp_path, None),
+        "wide = look.presentation.fit_qr(100, 37)\n"  # both hosts: 45 modules, 49x25 with 2
+        "narrow = look.presentation.fit_qr(47, 24)\n"  # neither: 41 modules, 45x23
+        "assert (wide.omitted, narrow.omitted) == (0, 2), (wide, narrow)\n",
+    )
+
+
+def test_a_first_look_for_a_terminal_holds_the_codes_its_layout_tries_there(tmp_path: Path) -> None:
+    """At 100x37 the code with both hosts fits beside the text: the child makes that one code
+    alone, and the screen lays out its first frame there without making another."""
+    look = _first_look_file(tmp_path, (100, 37))
+    _drawn_without_qrcode_or_the_session_model(
+        look,
+        "from installer_env.ui import layout\n"
+        "assert sorted(look.qr_codes) == [2], sorted(look.qr_codes)\n"
+        "chosen = layout.choose(100, 37, look.presentation.fit_qr)\n"
+        "assert chosen.kind is layout.Kind.WIDE and chosen.code.omitted == 0, chosen\n",
+    )
 
 
 def test_the_wired_network_screen_and_what_applies_addresses_load_on_its_first_visit() -> None:

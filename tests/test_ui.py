@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import screen_data
@@ -366,3 +367,29 @@ def test_layout_keeps_the_most_addresses_and_a_quiet_zone_of_two() -> None:
     assert isinstance(full, qr.Fitted)
     assert full.quiet_zone >= 2
     assert full.omitted >= 1
+
+
+def test_a_terminal_with_room_for_the_largest_code_beside_the_text_makes_only_that_code(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each code takes milliseconds to make: the tall layout's, made only to learn their sizes, are
+    not made when the wide one already holds every address (it wins a tie)."""
+    p = present(screen_data.snapshot(), Viewer.SCREEN)
+    built: list[int] = []
+    real_build = qr.build
+
+    def counting_build(*args: Any, **kwargs: Any) -> qr.QrCode:
+        code = real_build(*args, **kwargs)
+        built.append(len(code.addrs))
+        return code
+
+    monkeypatch.setattr(qr, "_made", {})
+    monkeypatch.setattr(qr, "build", counting_build)
+    wide = layout.choose(100, 37, p.fit_qr)
+    assert wide.kind is layout.Kind.WIDE
+    assert wide.code is not None
+    assert not wide.code.omitted
+    assert built == [len(p.qr_content.hosts)]
+    # Where the wide layout drops an address, the tall one is still tried.
+    assert layout.choose(80, 60, p.fit_qr).kind is layout.Kind.TALL
+    assert len(built) > 1

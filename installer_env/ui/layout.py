@@ -50,8 +50,14 @@ def choose(width: int, height: int, fit: Fit | None) -> Layout:
     if fit is None:
         return Layout(Kind.SMALL, None)
     body = height - CHROME_ROWS
+    wide = fit(width - TEXT_MIN_WIDTH - GAP, body, max_quiet=MAIN_QUIET_ZONE)
+    largest = fit(None, None)  # the code with the most addresses, whatever the space
+    if isinstance(wide, qr.Fitted) and isinstance(largest, qr.Fitted) and wide.code == largest.code:
+        # Nothing keeps more, and beside the text wins a tie: the tall layout's smaller codes,
+        # each made only to learn its size, are not needed.
+        return Layout(Kind.WIDE, wide)
     candidates = [
-        (Kind.WIDE, fit(width - TEXT_MIN_WIDTH - GAP, body, max_quiet=MAIN_QUIET_ZONE)),
+        (Kind.WIDE, wide),
         (Kind.TALL, fit(width, body - TEXT_MIN_HEIGHT, max_quiet=MAIN_QUIET_ZONE)),
     ]
     fitted = [(kind, code) for kind, code in candidates if isinstance(code, qr.Fitted)]
