@@ -372,16 +372,26 @@ def main() -> int:
         # shows it. `import textual.app`, that first frame, a first login's (a state dir of its own
         # each time: the password made first) and Textual's two floors, one of each a round: the
         # machine's speed drifts over a run (by a third within minutes here), and a ratio of
-        # medians taken apart drifts with it.
+        # medians taken apart drifts with it. Each round starts one later in that order: a program
+        # run first in a round took 8-13 ms longer here than the same program run second.
         textual = OneShot([], [], textual_peak_rss)
         startup, first_login, floor, screen_floor = (Startup([], [], [], []) for _ in range(4))
         floor_argv = [sys.executable, str(ROOT / "bench/textual_floor.py")]
+        screen_floor_run = screen_floor_argv(tmp)
         for run in range(args.runs):
-            textual.add(one_shot([sys.executable, "-c", "import textual.app"], env, 1))
-            startup.add(first_frame(screen_argv(tmp), env, QR_GLYPHS, 1))
-            first_login.add(first_frame(screen_argv(tmp, f"first-login-{run}"), env, QR_GLYPHS, 1))
-            floor.add(first_frame(floor_argv, env, QR_GLYPHS, 1))
-            screen_floor.add(first_frame(screen_floor_argv(tmp), env, QR_GLYPHS, 1))
+            measures: list[tuple[OneShot | Startup, list[str]]] = [
+                (textual, [sys.executable, "-c", "import textual.app"]),
+                (startup, screen_argv(tmp)),
+                (first_login, screen_argv(tmp, f"first-login-{run}")),
+                (floor, floor_argv),
+                (screen_floor, screen_floor_run),
+            ]
+            turn = run % len(measures)
+            for into, argv in measures[turn:] + measures[:turn]:
+                if isinstance(into, OneShot):
+                    into.add(one_shot(argv, env, 1))
+                else:
+                    into.add(first_frame(argv, env, QR_GLYPHS, 1))
         print(
             f"reference `import textual.app`: {summary(textual.wall, 's')}, CPU {textual.cpu_s:.3f} s,"
             f" peak RSS {textual.peak_rss:.1f} MiB"

@@ -150,6 +150,8 @@ AFTER_THE_FIRST_FRAME = (
     "installer_env.sshd",
     "installer_env.tor",
     "installer_env.status",
+    "installer_env.ui.screens.help",  # the screens a key opens
+    "installer_env.ui.screens.qr_fullscreen",
 )
 
 

@@ -25,9 +25,7 @@ from installer_env.errors import InstallerEnvError
 from installer_env.presentation import Presentation
 from installer_env.state import StateStore
 from installer_env.ui.driver import QuietLinuxDriver
-from installer_env.ui.screens.help import HelpScreen
 from installer_env.ui.screens.main import MainScreen
-from installer_env.ui.screens.qr_fullscreen import QrScreen
 
 if TYPE_CHECKING:
     from installer_env.netapply import Environment
@@ -231,11 +229,17 @@ class InstallerApp(App[None]):
         else:
             self.message = f"New password made (generation {state.generation}), {state.note}."
 
+    # The screens a key opens load when it is first pressed, not before the first frame.
+
     def action_qr(self) -> None:
+        from installer_env.ui.screens.qr_fullscreen import QrScreen
+
         if not isinstance(self.screen, QrScreen):
             self.push_screen(QrScreen(self.config))
 
     def action_help(self) -> None:
+        from installer_env.ui.screens.help import HelpScreen
+
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
 
