@@ -32,6 +32,7 @@ seen = {}
 
 def run(self, *args, **kwargs):
     seen["loaded"] = sorted(sys.modules)
+    seen["collecting_garbage"] = __import__("gc").isenabled()
     seen["logins"] = [c.text for c in self.presentation.logins]
     seen["network_problem"] = self.session.snapshot.network.problem  # makes the session
     seen["interfaces"] = len(self.session.snapshot.network.interfaces)
@@ -172,26 +173,27 @@ def test_the_first_snapshot_is_collected_and_worded_by_a_child_process(tmp_path:
     assert seen["interfaces"] >= 1  # lo at least
     assert seen["logins"]  # the mDNS name at least
     assert seen["worded_here"]  # the child's presentation is the one of the snapshot it handed over
+    assert seen["collecting_garbage"] is False  # until the first frame is out (the app enables it)
 
 
 def test_the_screens_first_snapshot_runs_sshd_before_netlink_not_beside_it(tmp_path: Path) -> None:
     """The child collects beside this process's imports, one on each CPU: `sshd -T` beside the
     child's own work would be a third process taking turns with both (see `session.collect`)."""
     probe = (
-        "import json, sys\n"
+        "import gc, json, os, sys\n"
         "from installer_env import cli, console, session\n"
         "import installer_env.ui.app as ui_app\n"
         "real_collect, calls = session.collect, sys.argv[2]\n"
         "def noting_collect(*args, **kwargs):\n"
         "    with open(calls, 'a') as f:\n"
-        "        f.write(json.dumps({'pid': __import__('os').getpid(), **kwargs}) + '\\n')\n"
+        "        f.write(json.dumps({'pid': os.getpid(), 'gc': gc.isenabled(), **kwargs}) + '\\n')\n"
         "    return real_collect(*args, **kwargs)\n"
         "session.collect = noting_collect\n"
         "ui_app.InstallerApp.run = lambda self, *args, **kwargs: None\n"
         "console.choose = lambda *args, **kwargs: console.View.SCREEN\n"
         "sys.argv = ['installer-env', 'demo', '--state-dir', sys.argv[1]]\n"
         "cli.main()\n"
-        "print(__import__('os').getpid())\n"
+        "print(os.getpid())\n"
     )
     calls = tmp_path / "collect-calls"
     result = subprocess.run(
@@ -206,6 +208,7 @@ def test_the_screens_first_snapshot_runs_sshd_before_netlink_not_beside_it(tmp_p
     assert call["pid"] != int(result.stdout.split()[-1])  # the child's
     assert call["live"] is True
     assert call["spare_cpu"] is False
+    assert call["gc"] is False  # a process that exits once it has answered never collects
 
 
 def _first_look_file(tmp_path: Path, terminal: tuple[int, int] | None) -> Path:

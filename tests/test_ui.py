@@ -393,3 +393,17 @@ def test_a_terminal_with_room_for_the_largest_code_beside_the_text_makes_only_th
     # Where the wide layout drops an address, the tall one is still tried.
     assert layout.choose(80, 60, p.fit_qr).kind is layout.Kind.TALL
     assert len(built) > 1
+
+
+async def test_the_app_collects_garbage_again_once_its_first_frame_is_out() -> None:
+    """The console pauses the cyclic garbage collector for the start (console._screen)."""
+    import gc
+
+    gc.disable()
+    try:
+        app = screen_data.app()
+        async with app.run_test(size=WIDE) as pilot:
+            await pilot.pause()
+            assert gc.isenabled()
+    finally:
+        gc.enable()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 import subprocess
@@ -113,7 +114,9 @@ class InstallerApp(App[None]):
     def on_ready(self) -> None:
         # The first frame is out (Textual's Ready, whatever screen is on top by then). The first
         # snapshot was just collected: the session and its sources (netlink, udev, inotify) wait
-        # until it is on screen, where making them would delay the first frame.
+        # until it is on screen, where making them would delay the first frame. So does the
+        # cyclic garbage collector, where the console paused it for the start (console._screen).
+        gc.enable()
         self._follow()
 
     def _follow(self) -> None:
