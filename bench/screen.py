@@ -51,7 +51,7 @@ import tempfile
 import termios
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -109,6 +109,14 @@ class PtyProcess:
                 total += int((task / "schedstat").read_text().split()[0])
         return total / 1e9
 
+    def run_queue_seconds(self) -> float:
+        """Time all threads of the process were runnable but waiting for a CPU (schedstat)."""
+        total = 0
+        for task in Path(f"/proc/{self.proc.pid}/task").iterdir():
+            with contextlib.suppress(OSError):
+                total += int((task / "schedstat").read_text().split()[1])
+        return total / 1e9
+
     def rss_mib(self) -> float:
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
@@ -151,10 +159,13 @@ class Startup:
     logins: list[float]
     frame: list[float]
     frame_cpu: list[float]
+    # Seconds the screen's own process (its threads, not the child) had spent runnable but
+    # waiting for a CPU by that frame (schedstat): what other processes took from it.
+    frame_wait: list[float] = field(default_factory=list)
 
     def add(self, other: Startup) -> None:
-        for field in fields(self):
-            getattr(self, field.name).extend(getattr(other, field.name))
+        for each in fields(self):
+            getattr(self, each.name).extend(getattr(other, each.name))
 
 
 def screen_floor_argv(tmp: Path) -> list[str]:
@@ -186,6 +197,7 @@ def first_frame(argv: Sequence[str], env: dict[str, str], ready: Sequence[bytes]
             if seconds is None:
                 continue
             result.frame_cpu.append(proc.cpu_seconds())
+            result.frame_wait.append(proc.run_queue_seconds())
             result.frame.append(seconds)
             starts = proc.output.find(TEXTUAL_STARTS)
             for needle, times in ((EARLY_PASSWORD, result.password), (EARLY_LOGINS, result.logins)):
@@ -332,6 +344,10 @@ def row(name: str, value: float, reference: float, unit: str) -> tuple[str, str,
     return name, f"{value:.3f} {unit} / {reference:.3f} {unit}", ratio(value, reference)
 
 
+def median_of(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
 def ratio(value: float, reference: float) -> str:
     return f"{value / reference:.2f}x" if reference > 0 else "n/a"
 
@@ -427,6 +443,16 @@ def main() -> int:
                 "s",
             ),
             row("the same in CPU time (user+system, by the first frame)", frame_cpu, textual.cpu_s, "s"),
+            (
+                "the screen's process waiting for a CPU by its first frame (schedstat) / the frame",
+                f"{median_of(startup.frame_wait) * 1000:.1f} ms / {frame_s:.3f} s",
+                f"{median_of(startup.frame_wait) / frame_s:.1%}",
+            ),
+            (
+                "the same for Textual's floor for this screen",
+                f"{median_of(screen_floor.frame_wait) * 1000:.1f} ms / {screen_floor_s:.3f} s",
+                f"{median_of(screen_floor.frame_wait) / screen_floor_s:.1%}",
+            ),
             row("Textual's floor in CPU time", floor_cpu, textual.cpu_s, "s"),
             row("Textual's floor for this screen in CPU time", screen_floor_cpu, textual.cpu_s, "s"),
             row("exec to the password on the console (TERM=linux) / first frame", password_s, frame_s, "s"),
