@@ -396,7 +396,8 @@ def test_a_terminal_with_room_for_the_largest_code_beside_the_text_makes_only_th
 
 
 async def test_the_app_collects_garbage_again_once_its_first_frame_is_out() -> None:
-    """The console pauses the cyclic garbage collector for the start (console._screen)."""
+    """The console pauses the cyclic garbage collector for the start (console._screen); what the
+    start made is frozen, so that the first pass does not walk all of it as the frame goes out."""
     import gc
 
     gc.disable()
@@ -405,5 +406,17 @@ async def test_the_app_collects_garbage_again_once_its_first_frame_is_out() -> N
         async with app.run_test(size=WIDE) as pilot:
             await pilot.pause()
             assert gc.isenabled()
+            assert gc.get_freeze_count() > 0
     finally:
+        gc.unfreeze()
         gc.enable()
+
+
+async def test_an_app_started_with_the_collector_running_leaves_it_as_it_is() -> None:
+    import gc
+
+    app = screen_data.app()
+    async with app.run_test(size=WIDE) as pilot:
+        await pilot.pause()
+        assert gc.isenabled()
+        assert gc.get_freeze_count() == 0

@@ -114,9 +114,13 @@ class InstallerApp(App[None]):
     def on_ready(self) -> None:
         # The first frame is out (Textual's Ready, whatever screen is on top by then). The first
         # snapshot was just collected: the session and its sources (netlink, udev, inotify) wait
-        # until it is on screen, where making them would delay the first frame. So does the
-        # cyclic garbage collector, where the console paused it for the start (console._screen).
-        gc.enable()
+        # until it is on screen, where making them would delay the first frame.
+        if not gc.isenabled():  # the console paused the cyclic garbage collector for the start
+            # What the start made lives as long as the screen: frozen, the collector walks none
+            # of it, neither now (one pass over all of it, while the frame is being written out)
+            # nor when it runs later.
+            gc.freeze()
+            gc.enable()
         self._follow()
 
     def _follow(self) -> None:
