@@ -14,7 +14,6 @@ is a later login of the boot (the password made before), or with --first-login a
 from __future__ import annotations
 
 import argparse
-import contextlib
 import statistics
 import sys
 import tempfile
@@ -25,16 +24,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from screen import QR_GLYPHS, PtyProcess, screen_argv, screen_env, screen_floor_argv
 
 
-def schedstat_ms(pid: int) -> tuple[float, float]:
-    """(on a CPU, waiting for one) in ms, summed over the threads of `pid`."""
-    on_cpu = waiting = 0
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        with contextlib.suppress(OSError):
-            fields = (task / "schedstat").read_text().split()
-            on_cpu, waiting = on_cpu + int(fields[0]), waiting + int(fields[1])
-    return on_cpu / 1e6, waiting / 1e6
-
-
 def first_frame(argv: list[str], env: dict[str, str]) -> tuple[float, float, float] | None:
     """(wall ms from exec to the QR code, ms on a CPU, ms waiting for one), None on a timeout."""
     proc = PtyProcess(argv, env)
@@ -42,7 +31,8 @@ def first_frame(argv: list[str], env: dict[str, str]) -> tuple[float, float, flo
         seconds = proc.read_until(QR_GLYPHS, timeout=20)
         if seconds is None:
             return None
-        return (seconds * 1000, *schedstat_ms(proc.proc.pid))
+        on_cpu, waiting = proc.schedstat()
+        return seconds * 1000, on_cpu * 1000, waiting * 1000
     finally:
         proc.close()
 

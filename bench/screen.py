@@ -101,21 +101,15 @@ class PtyProcess:
         utime, stime, cutime, cstime = (int(f) for f in fields[11:15])
         return (utime + stime + cutime + cstime) / CLOCK_TICKS
 
-    def on_cpu_seconds(self) -> float:
-        """Time all threads of the process spent on a CPU, in nanoseconds from schedstat."""
-        total = 0
+    def schedstat(self) -> tuple[float, float]:
+        """Seconds all threads of the process spent on a CPU, and runnable but waiting for one
+        (from schedstat, in nanoseconds: finer than clock ticks)."""
+        on_cpu = waiting = 0
         for task in Path(f"/proc/{self.proc.pid}/task").iterdir():
             with contextlib.suppress(OSError):
-                total += int((task / "schedstat").read_text().split()[0])
-        return total / 1e9
-
-    def run_queue_seconds(self) -> float:
-        """Time all threads of the process were runnable but waiting for a CPU (schedstat)."""
-        total = 0
-        for task in Path(f"/proc/{self.proc.pid}/task").iterdir():
-            with contextlib.suppress(OSError):
-                total += int((task / "schedstat").read_text().split()[1])
-        return total / 1e9
+                fields = (task / "schedstat").read_text().split()
+                on_cpu, waiting = on_cpu + int(fields[0]), waiting + int(fields[1])
+        return on_cpu / 1e9, waiting / 1e9
 
     def rss_mib(self) -> float:
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
@@ -197,7 +191,7 @@ def first_frame(argv: Sequence[str], env: dict[str, str], ready: Sequence[bytes]
             if seconds is None:
                 continue
             result.frame_cpu.append(proc.cpu_seconds())
-            result.frame_wait.append(proc.run_queue_seconds())
+            result.frame_wait.append(proc.schedstat()[1])
             result.frame.append(seconds)
             starts = proc.output.find(TEXTUAL_STARTS)
             for needle, times in ((EARLY_PASSWORD, result.password), (EARLY_LOGINS, result.logins)):
@@ -217,10 +211,10 @@ def idle(
     try:
         proc.read_until(ready, timeout=20)
         proc.drain(settle)  # let start-up work settle
-        before, on_cpu_before, start = proc.cpu_seconds(), proc.on_cpu_seconds(), time.perf_counter()
+        before, on_cpu_before, start = proc.cpu_seconds(), proc.schedstat()[0], time.perf_counter()
         proc.drain(seconds)
         used, elapsed = proc.cpu_seconds() - before, time.perf_counter() - start
-        on_cpu = proc.on_cpu_seconds() - on_cpu_before
+        on_cpu = proc.schedstat()[0] - on_cpu_before
         return proc.rss_mib(), used / elapsed * 100, on_cpu / elapsed * 100
     finally:
         proc.close()

@@ -317,7 +317,7 @@ def _screen(
         # No cyclic garbage collection until the first frame is out (the app enables it again at
         # Textual's Ready, with what the start made frozen): start-up makes little cyclic
         # garbage, and the collector's passes over all that the imports create cost the first
-        # frame about 13 ms here. The child exits as soon as it has answered, without collecting.
+        # frame about 11 ms here. The child exits as soon as it has answered, without collecting.
         gc.disable()
         # The child imports the session model, collects and words; this process imports only
         # what the first frame draws meanwhile, and the model after that frame (FirstLook).

@@ -279,7 +279,8 @@ def codes_made(content: Content) -> dict[int, QrCode]:
 
 
 def adopt(content: Content, codes: Mapping[int, QrCode]) -> None:
-    """Codes from `codes_for` (in another process), drawn by `fit` without making them again."""
+    """Codes made in another process (`codes_for`, `codes_made`), drawn by `fit` without making
+    them again."""
     for count, code in codes.items():
         _keep(content, count, code)
 
