@@ -21,20 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from screen import QR_GLYPHS, PtyProcess, screen_argv, screen_env, screen_floor_argv
-
-
-def first_frame(argv: list[str], env: dict[str, str]) -> tuple[float, float, float] | None:
-    """(wall ms from exec to the QR code, ms on a CPU, ms waiting for one), None on a timeout."""
-    proc = PtyProcess(argv, env)
-    try:
-        seconds = proc.read_until(QR_GLYPHS, timeout=20)
-        if seconds is None:
-            return None
-        on_cpu, waiting = proc.schedstat()
-        return seconds * 1000, on_cpu * 1000, waiting * 1000
-    finally:
-        proc.close()
+from screen import QR_GLYPHS, Startup, first_frame, screen_argv, screen_env, screen_floor_argv
 
 
 def main() -> int:
@@ -46,6 +33,8 @@ def main() -> int:
     trees = [tuple(tree.split("=", 1)) for tree in args.trees]
     if any(len(tree) != 2 for tree in trees):
         parser.error("each tree is label=path")
+    if any(label == "floor" for label, _ in trees):
+        parser.error("'floor' names Textual's floor for the screen: label the tree otherwise")
     with tempfile.TemporaryDirectory(prefix="installer-env-bench-") as tmp_name:
         tmp = Path(tmp_name)
         base = screen_env(tmp)
@@ -54,28 +43,27 @@ def main() -> int:
             for label, path in trees
         }
         for label, _ in trees:  # each tree's boot password made, its bytecode written
-            first_frame(screen_argv(tmp, f"state-{label}"), envs[label])
+            first_frame(screen_argv(tmp, f"state-{label}"), envs[label], QR_GLYPHS, 1)
         floor_argv = screen_floor_argv(tmp)
-        results: dict[str, list[tuple[float, float, float]]] = {label: [] for label, _ in trees}
-        results["floor"] = []
-        jobs = [label for label, _ in trees] + ["floor"]
+        results = {label: Startup([], [], [], []) for label in [*(label for label, _ in trees), "floor"]}
+        jobs = list(results)
         for run in range(args.runs):
             turn = run % len(jobs)
             for label in jobs[turn:] + jobs[:turn]:
                 state = f"first-{label}-{run}" if args.first_login else f"state-{label}"
                 argv = floor_argv if label == "floor" else screen_argv(tmp, state)
-                result = first_frame(argv, base if label == "floor" else envs[label])
-                if result is not None:
-                    results[label].append(result)
+                env = base if label == "floor" else envs[label]
+                results[label].add(first_frame(argv, env, QR_GLYPHS, 1))
     print(f"{args.runs} rounds; medians: wall from exec, the screen's process on a CPU and waiting for one")
     print("| tree | first frame | on a CPU | waiting for a CPU | runs |")
     print("| --- | --- | --- | --- | --- |")
-    for label, rows in results.items():
-        if not rows:
+    for label, result in results.items():
+        if not result.frame:
             print(f"| {label} | no result | | | 0 |")
             continue
-        wall, on_cpu, waiting = (statistics.median(r[i] for r in rows) for i in range(3))
-        print(f"| {label} | {wall:.1f} ms | {on_cpu:.1f} ms | {waiting:.1f} ms | {len(rows)} |")
+        measured = (result.frame, result.frame_on_cpu, result.frame_wait)
+        wall, on_cpu, waiting = (statistics.median(values) * 1000 for values in measured)
+        print(f"| {label} | {wall:.1f} ms | {on_cpu:.1f} ms | {waiting:.1f} ms | {len(result.frame)} |")
     return 0
 
 

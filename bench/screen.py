@@ -23,7 +23,8 @@ differ two- to three-fold between machines of one kind:
   smallest Textual app of that kind (bench/textual_floor.py): Textual's own floor; and for the
   main screen's own widgets and stylesheet with fixed content and none of the core
   (bench/textual_screen_floor.py): Textual's floor for this screen; the four interleaved, one of
-  each a round, as the machine's speed drifts over a run;
+  each a round, as the machine's speed drifts over a run, each round starting one later in turn
+  (the first program of a round runs slower);
 - exec to the password and ssh lines (written before textual is imported on TERM=linux) / first frame;
 - idle RSS / peak RSS of that same `import textual.app` process;
 - `installer-env status` (tor and Wi-Fi off) / a one-shot of the `ip -j addr` baseline, in wall
@@ -153,8 +154,9 @@ class Startup:
     logins: list[float]
     frame: list[float]
     frame_cpu: list[float]
-    # Seconds the screen's own process (its threads, not the child) had spent runnable but
-    # waiting for a CPU by that frame (schedstat): what other processes took from it.
+    # Seconds the screen's own process (its threads, not the child) had spent on a CPU, and
+    # runnable but waiting for one (what other processes took from it), by that frame (schedstat).
+    frame_on_cpu: list[float] = field(default_factory=list)
     frame_wait: list[float] = field(default_factory=list)
 
     def add(self, other: Startup) -> None:
@@ -191,7 +193,9 @@ def first_frame(argv: Sequence[str], env: dict[str, str], ready: Sequence[bytes]
             if seconds is None:
                 continue
             result.frame_cpu.append(proc.cpu_seconds())
-            result.frame_wait.append(proc.schedstat()[1])
+            on_cpu, waiting = proc.schedstat()
+            result.frame_on_cpu.append(on_cpu)
+            result.frame_wait.append(waiting)
             result.frame.append(seconds)
             starts = proc.output.find(TEXTUAL_STARTS)
             for needle, times in ((EARLY_PASSWORD, result.password), (EARLY_LOGINS, result.logins)):
